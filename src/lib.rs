@@ -1,0 +1,1 @@
+//! SegOps analytics SDK.
