@@ -1,1 +1,124 @@
-fn main() {}
+//! The SegOps SDK's developer commands: `cargo xtask setup | test | demo | pkg`.
+//! See the README for what each does. Standard library only, so it builds in seconds.
+
+mod demo;
+mod emulator;
+mod json;
+mod parse;
+mod pkg;
+mod proc;
+mod setup;
+mod tiers;
+mod ui;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  setup                  install or check every tool the commands need (idempotent)
+  test [TIER...]         run the test tiers (default: all) and print `N passed, M failed`;
+                         tiers: lint native wasm-node wasm-chromium wasm-firefox node-e2e size
+  demo [--addr H:P]      build the web package and serve the demo page and the emulator
+                         (default address 127.0.0.1:8787); Ctrl-C stops it
+  pkg                    build the npm packages into target/npm/nodejs and target/npm/web
+";
+
+/// Where things are.
+pub struct Ctx {
+    pub root: PathBuf,
+    /// Always `<root>/target`: every build of every tier shares it.
+    pub target_dir: PathBuf,
+}
+
+impl Ctx {
+    fn new() -> Ctx {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in a subfolder of the repository")
+            .to_path_buf();
+        let target_dir = root.join("target");
+        Ctx { root, target_dir }
+    }
+
+    /// `cargo` run from the repository root with the shared target folder.
+    pub fn cargo(&self) -> Command {
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&self.root)
+            .env("CARGO_TARGET_DIR", &self.target_dir);
+        if std::io::stdout().is_terminal() {
+            cmd.env("CARGO_TERM_COLOR", "always");
+        }
+        cmd
+    }
+}
+
+fn main() -> ExitCode {
+    ui::start_clock();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ctx = Ctx::new();
+    let ok = match args.first().map(String::as_str) {
+        Some("setup") if args.len() == 1 => {
+            setup::setup(&ctx, setup::Needs::All).problems.is_empty()
+        }
+        Some("test") => {
+            let selected = args[1..].to_vec();
+            if let Some(bad) = selected
+                .iter()
+                .find(|t| !tiers::TIERS.contains(&t.as_str()))
+            {
+                eprintln!("unknown tier {bad:?}; tiers: {}", tiers::TIERS.join(" "));
+                return ExitCode::from(2);
+            }
+            tiers::run(&ctx, &selected)
+        }
+        Some("demo") => {
+            let addr = match &args[1..] {
+                [] => demo::DEFAULT_ADDR.to_string(),
+                [flag, addr] if flag == "--addr" => addr.clone(),
+                [flag] if flag.starts_with("--addr=") => flag["--addr=".len()..].to_string(),
+                _ => {
+                    eprint!("{USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            return ExitCode::from(demo::run(&ctx, &addr).clamp(0, 255) as u8);
+        }
+        Some("pkg") if args.len() == 1 => pkg_command(&ctx),
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            true
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn pkg_command(ctx: &Ctx) -> bool {
+    let tools = setup::setup(ctx, setup::Needs::Build);
+    if tools.wasm_pack.is_none() {
+        ui::problem("pkg", "no wasm-pack; fix the setup problems above");
+        return false;
+    }
+    let mut ok = true;
+    for (target, out) in [("nodejs", pkg::NODE_OUT), ("web", pkg::WEB_OUT)] {
+        ui::heading(format!("wasm-pack --target {target} -> {out}"));
+        match pkg::wasm_pack_build(ctx, target, out) {
+            Ok(_) => ui::step("pkg", format!("built {out}")),
+            Err(e) => {
+                ui::problem("pkg", e);
+                ok = false;
+            }
+        }
+    }
+    ok
+}

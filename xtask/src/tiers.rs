@@ -1,0 +1,624 @@
+//! `cargo xtask test`: every test tier, in order, continuing after failures, then a table and
+//! one summary line `N passed, M failed`.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::emulator::{self, Emulator, Output};
+use crate::parse::{self, TestCounts};
+use crate::pkg;
+use crate::proc::run_tee;
+use crate::setup::{self, Needs, Tools};
+use crate::{ui, Ctx};
+
+pub const TIERS: &[&str] = &[
+    "lint",
+    "native",
+    "wasm-node",
+    "wasm-chromium",
+    "wasm-firefox",
+    "node-e2e",
+    "size",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Failed,
+    Skipped,
+    /// Could not run (a tool or the emulator missing): counts as a failure.
+    NotRun,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Failed => "FAILED",
+            Status::Skipped => "skipped",
+            Status::NotRun => "NOT RUN",
+        })
+    }
+}
+
+struct Row {
+    tier: &'static str,
+    status: Status,
+    /// `None` for tiers that count no tests (size) or did not run.
+    passed: Option<u64>,
+    failed: Option<u64>,
+    secs: f64,
+    note: String,
+}
+
+impl Row {
+    fn skipped(tier: &'static str, note: impl Into<String>) -> Row {
+        Row {
+            tier,
+            status: Status::Skipped,
+            passed: None,
+            failed: None,
+            secs: 0.0,
+            note: note.into(),
+        }
+    }
+
+    /// A tier that could not run counts as one failure, so the summary line shows it.
+    fn not_run(tier: &'static str, note: impl Into<String>) -> Row {
+        Row {
+            tier,
+            status: Status::NotRun,
+            passed: None,
+            failed: Some(1),
+            secs: 0.0,
+            note: note.into(),
+        }
+    }
+
+    /// From summed test results: failed if the command failed or any test did; a failed
+    /// command with no failing test (a build error, a crashed runner, a missing result)
+    /// counts `missing.max(1)` failures so it is never invisible in the summary.
+    fn from_counts(tier: &'static str, ok: bool, c: TestCounts, expected_results: u64) -> Row {
+        let missing = expected_results.saturating_sub(c.results);
+        let mut failed = c.failed;
+        let mut note = String::new();
+        if !ok || missing > 0 {
+            if failed == 0 {
+                failed = missing.max(1);
+            }
+            if missing > 0 {
+                note = format!("{missing} test binary(ies) produced no result (build or runner error, see log)");
+            } else if c.results == 0 {
+                note = "no test result (build error? see log)".into();
+            }
+        }
+        Row {
+            tier,
+            status: if ok && failed == 0 {
+                Status::Ok
+            } else {
+                Status::Failed
+            },
+            passed: Some(c.passed),
+            failed: Some(failed),
+            secs: 0.0,
+            note,
+        }
+    }
+}
+
+/// Runs the selected tiers (all when `selected` is empty). Returns true when everything ran
+/// and passed.
+pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
+    let want = |t: &str| selected.is_empty() || selected.iter().any(|s| s == t);
+    let tools = setup::setup(ctx, Needs::All);
+    let mut rows: Vec<Row> = Vec::new();
+
+    if want("lint") {
+        rows.push(timed("lint", || lint(ctx, &tools)));
+    }
+    if want("native") {
+        rows.push(timed("native", || native(ctx)));
+    }
+
+    let wasm_tests = list_files(&ctx.root.join("tests"), "wasm_", ".rs");
+    let node_tests = list_files(&ctx.root.join("tests").join("node"), "", ".test.mjs");
+    let wasm_tiers = ["wasm-node", "wasm-chromium", "wasm-firefox"];
+    let need_emulators = (wasm_tiers.iter().any(|t| want(t)) && !wasm_tests.is_empty())
+        || (want("node-e2e") && !node_tests.is_empty());
+
+    // The emulators live until the end of this function: their Drop kills them, also on panic.
+    let mut emulators: Result<Emulators, String> = Err("not started".into());
+    if need_emulators {
+        emulators = start_emulators(ctx);
+    }
+
+    for (tier, browser) in
+        wasm_tiers
+            .into_iter()
+            .zip([Browser::Node, Browser::Chromium, Browser::Firefox])
+    {
+        if !want(tier) {
+            continue;
+        }
+        let row = if wasm_tests.is_empty() {
+            Row::skipped(tier, "no tests/wasm_*.rs")
+        } else {
+            timed(tier, || {
+                wasm_tier(ctx, &tools, tier, browser, &wasm_tests, &emulators)
+            })
+        };
+        rows.push(row);
+    }
+    if want("node-e2e") {
+        let row = if node_tests.is_empty() {
+            Row::skipped("node-e2e", "no tests/node/*.test.mjs")
+        } else {
+            timed("node-e2e", || node_e2e(ctx, &tools, &emulators))
+        };
+        rows.push(row);
+    }
+    if want("size") {
+        rows.push(timed("size", || size(ctx, &tools)));
+    }
+    if let Ok(e) = &emulators {
+        for emu in [&e.normal, &e.short] {
+            if let Some(log) = emu.log() {
+                ui::step(
+                    "emulator log",
+                    log.strip_prefix(&ctx.root).unwrap_or(log).display(),
+                );
+            }
+        }
+    }
+    drop(emulators);
+
+    if !tools.problems.is_empty() {
+        ui::heading("setup problems");
+        for p in &tools.problems {
+            println!("    - {p}");
+        }
+    }
+    ui::heading(format!("results (total {:.1}s)", ui::elapsed()));
+    print!("{}", table(&rows));
+    let passed: u64 = rows.iter().filter_map(|r| r.passed).sum();
+    let failed: u64 = rows.iter().filter_map(|r| r.failed).sum();
+    let all_ok = rows
+        .iter()
+        .all(|r| matches!(r.status, Status::Ok | Status::Skipped));
+    println!("{}", summary_line(passed, failed));
+    all_ok
+}
+
+/// The last line of every `cargo xtask test` run.
+pub fn summary_line(passed: u64, failed: u64) -> String {
+    format!("{passed} passed, {failed} failed")
+}
+
+fn timed(tier: &'static str, f: impl FnOnce() -> Row) -> Row {
+    ui::heading(format!("tier {tier}"));
+    let start = ui::elapsed();
+    let mut row = f();
+    row.secs = ui::elapsed() - start;
+    let counts = match (row.passed, row.failed) {
+        (Some(p), Some(f)) => format!(" ({p} passed, {f} failed)"),
+        _ => String::new(),
+    };
+    let note = if row.note.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", row.note)
+    };
+    ui::step(
+        &format!("tier {tier}"),
+        format!("{}{counts} in {:.1}s{note}", row.status, row.secs),
+    );
+    row
+}
+
+fn table(rows: &[Row]) -> String {
+    let num = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+    let mut out = format!(
+        "    {:<14} {:<8} {:>7} {:>7} {:>9}  {}\n",
+        "tier", "result", "passed", "failed", "time", "note"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "    {:<14} {:<8} {:>7} {:>7} {:>8.1}s  {}\n",
+            r.tier,
+            r.status.to_string(),
+            num(r.passed),
+            num(r.failed),
+            r.secs,
+            r.note
+        ));
+    }
+    out
+}
+
+/// Files in `dir` named `<prefix>*<suffix>`, as file names, sorted.
+fn list_files(dir: &Path, prefix: &str, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().is_file())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(prefix) && n.ends_with(suffix) && n.len() > suffix.len())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn lint(ctx: &Ctx, tools: &Tools) -> Row {
+    let mut passed = 0;
+    let mut failed = 0;
+    let mut notes = Vec::new();
+    let mut check = |name: &str, cmd: &mut Command| {
+        if run_tee(cmd).success() {
+            passed += 1;
+        } else {
+            failed += 1;
+            notes.push(name.to_string());
+        }
+    };
+    check("fmt", ctx.cargo().args(["fmt", "--all", "--check"]));
+    check(
+        "clippy",
+        ctx.cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    );
+    if tools.wasm_target {
+        check(
+            "clippy wasm32",
+            ctx.cargo().args([
+                "clippy",
+                "-p",
+                "segops-sdk",
+                "--all-targets",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        );
+    } else {
+        failed += 1;
+        notes.push("clippy wasm32 (no wasm32 target)".into());
+    }
+    Row {
+        tier: "lint",
+        status: if failed == 0 {
+            Status::Ok
+        } else {
+            Status::Failed
+        },
+        passed: Some(passed),
+        failed: Some(failed),
+        secs: 0.0,
+        note: if notes.is_empty() {
+            String::new()
+        } else {
+            format!("failed: {}", notes.join(", "))
+        },
+    }
+}
+
+fn native(ctx: &Ctx) -> Row {
+    let out = run_tee(ctx.cargo().args(["test", "--workspace", "--no-fail-fast"]));
+    let counts = parse::cargo_test_counts(&out.output);
+    Row::from_counts("native", out.success(), counts, 0)
+}
+
+struct Emulators {
+    normal: Emulator,
+    short: Emulator,
+    /// The port the wasm-bindgen test server must use (the keys allow its origin).
+    test_port: u16,
+}
+
+fn start_emulators(ctx: &Ctx) -> Result<Emulators, String> {
+    ui::heading("emulators");
+    let result = (|| {
+        let bin = emulator::build(ctx)?;
+        let test_port = emulator::free_port().map_err(|e| format!("no free port: {e}"))?;
+        let dir = ctx.target_dir.join("xtask");
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let start = |name: &str, extra: &[&str]| {
+            let mut args: Vec<OsString> = [
+                "--addr",
+                "127.0.0.1:0",
+                "--db",
+                ":memory:",
+                "--dev-origin",
+                &format!("http://127.0.0.1:{test_port}"),
+            ]
+            .iter()
+            .map(OsString::from)
+            .collect();
+            args.extend(extra.iter().map(OsString::from));
+            Emulator::start(
+                &format!("emulator {name}"),
+                &bin,
+                &ctx.root,
+                &args,
+                &dir.join(format!("emulator-{name}.keys.json")),
+                Output::Log(dir.join(format!("emulator-{name}.log"))),
+            )
+        };
+        let normal = start("normal", &[])?;
+        let short = start("short", &["--session-ttl", "8"])?;
+        Ok(Emulators {
+            normal,
+            short,
+            test_port,
+        })
+    })();
+    if let Err(e) = &result {
+        ui::problem("emulators", e);
+    }
+    result
+}
+
+/// SEGOPS_TEST_* for the wasm and Node tests (read at compile time with option_env!).
+fn test_env(e: &Emulators) -> Vec<(&'static str, String)> {
+    let k = &e.normal.keys;
+    vec![
+        ("SEGOPS_TEST_API_URL", e.normal.url.clone()),
+        ("SEGOPS_TEST_OWNER_EMAIL", k.owner_email.clone()),
+        ("SEGOPS_TEST_OWNER_PASSWORD", k.owner_password.clone()),
+        ("SEGOPS_TEST_SECRET_KEY", k.secret_key.clone()),
+        ("SEGOPS_TEST_PUBLIC_KEY", k.public_key.clone()),
+        ("SEGOPS_TEST_SIGNED_PUBLIC_KEY", k.signed_public_key.clone()),
+        (
+            "SEGOPS_TEST_SIGNED_PUBLIC_KEY_ID",
+            k.signed_public_key_id.clone(),
+        ),
+        (
+            "SEGOPS_TEST_SIGNED_HMAC_SECRET",
+            k.signed_hmac_secret.clone(),
+        ),
+        ("SEGOPS_TEST_SHORT_API_URL", e.short.url.clone()),
+        (
+            "SEGOPS_TEST_SHORT_PUBLIC_KEY",
+            e.short.keys.public_key.clone(),
+        ),
+    ]
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Browser {
+    Node,
+    Chromium,
+    Firefox,
+}
+
+fn wasm_tier(
+    ctx: &Ctx,
+    tools: &Tools,
+    tier: &'static str,
+    browser: Browser,
+    files: &[String],
+    emulators: &Result<Emulators, String>,
+) -> Row {
+    let emus = match emulators {
+        Ok(e) => e,
+        Err(e) => return Row::not_run(tier, format!("no emulator: {}", first_line(e))),
+    };
+    if !tools.wasm_target {
+        return Row::not_run(tier, "no wasm32-unknown-unknown target (see setup)");
+    }
+    if tools.wasm_bindgen.is_none() {
+        return Row::not_run(tier, "no wasm-bindgen-test-runner (see setup)");
+    }
+    let mut cmd = ctx.cargo();
+    cmd.args([
+        "test",
+        "-p",
+        "segops-sdk",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--no-fail-fast",
+    ]);
+    for f in files {
+        cmd.arg("--test").arg(f.trim_end_matches(".rs"));
+    }
+    cmd.env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+        "wasm-bindgen-test-runner",
+    )
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "600")
+    .env(
+        "WASM_BINDGEN_TEST_ADDRESS",
+        format!("127.0.0.1:{}", emus.test_port),
+    )
+    .envs(test_env(emus));
+    for var in [
+        "WASM_BINDGEN_USE_BROWSER",
+        "WASM_BINDGEN_USE_NODE_EXPERIMENTAL",
+        "WASM_BINDGEN_USE_DENO",
+        "WASM_BINDGEN_USE_DEDICATED_WORKER",
+        "WASM_BINDGEN_USE_SHARED_WORKER",
+        "WASM_BINDGEN_USE_SERVICE_WORKER",
+        "CHROMEDRIVER",
+        "GECKODRIVER",
+        "SAFARIDRIVER",
+    ] {
+        cmd.env_remove(var);
+    }
+    match browser {
+        Browser::Node => {
+            if tools.node.is_none() {
+                return Row::not_run(tier, "no node (see setup)");
+            }
+        }
+        Browser::Chromium => {
+            let (Some(driver), Some(_)) = (&tools.chromedriver, &tools.chromium) else {
+                return Row::not_run(tier, "no chromium/chromedriver (see setup)");
+            };
+            cmd.env("WASM_BINDGEN_USE_BROWSER", "1")
+                .env("CHROMEDRIVER", driver);
+        }
+        Browser::Firefox => {
+            let (Some(driver), Some(_)) = (&tools.geckodriver, &tools.firefox) else {
+                return Row::not_run(tier, "no firefox-esr/geckodriver (see setup)");
+            };
+            cmd.env("WASM_BINDGEN_USE_BROWSER", "1")
+                .env("GECKODRIVER", driver);
+        }
+    }
+    let out = run_tee(&mut cmd);
+    let counts = parse::cargo_test_counts(&out.output);
+    Row::from_counts(tier, out.success(), counts, files.len() as u64)
+}
+
+fn node_e2e(ctx: &Ctx, tools: &Tools, emulators: &Result<Emulators, String>) -> Row {
+    const TIER: &str = "node-e2e";
+    let emus = match emulators {
+        Ok(e) => e,
+        Err(e) => return Row::not_run(TIER, format!("no emulator: {}", first_line(e))),
+    };
+    if tools.wasm_pack.is_none() || tools.node.is_none() {
+        return Row::not_run(TIER, "no wasm-pack or node (see setup)");
+    }
+    let pkg_dir = match pkg::wasm_pack_build(ctx, "nodejs", pkg::NODE_OUT) {
+        Ok(d) => d,
+        Err(e) => {
+            return Row {
+                tier: TIER,
+                status: Status::Failed,
+                passed: Some(0),
+                failed: Some(1),
+                secs: 0.0,
+                note: e,
+            }
+        }
+    };
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=tap", "tests/node/"])
+        .current_dir(&ctx.root)
+        .env("SEGOPS_PKG_NODE", &pkg_dir)
+        .envs(test_env(emus));
+    if let Some(nm) = &tools.node_modules {
+        // playwright-core and binaryen, for tests that drive a browser themselves
+        cmd.env("SEGOPS_TOOLS_NODE_MODULES", nm);
+    }
+    let out = run_tee(&mut cmd);
+    match parse::tap_counts(&out.output) {
+        Some(c) => {
+            let failed = c.fail + c.cancelled;
+            let failed = if !out.success() && failed == 0 {
+                1
+            } else {
+                failed
+            };
+            Row {
+                tier: TIER,
+                status: if out.success() && failed == 0 {
+                    Status::Ok
+                } else {
+                    Status::Failed
+                },
+                passed: Some(c.pass),
+                failed: Some(failed),
+                secs: 0.0,
+                note: if c.cancelled > 0 {
+                    format!("{} cancelled", c.cancelled)
+                } else {
+                    String::new()
+                },
+            }
+        }
+        None => Row {
+            tier: TIER,
+            status: Status::Failed,
+            passed: Some(0),
+            failed: Some(1),
+            secs: 0.0,
+            note: format!("no TAP summary from node ({})", out.describe()),
+        },
+    }
+}
+
+fn size(ctx: &Ctx, tools: &Tools) -> Row {
+    const TIER: &str = "size";
+    if tools.wasm_pack.is_none() || tools.node.is_none() {
+        return Row::not_run(TIER, "no wasm-pack or node (see setup)");
+    }
+    let failed = |note: String| Row {
+        tier: TIER,
+        status: Status::Failed,
+        passed: None,
+        failed: Some(1),
+        secs: 0.0,
+        note,
+    };
+    let dir = match pkg::wasm_pack_build(ctx, "web", pkg::WEB_OUT) {
+        Ok(d) => d,
+        Err(e) => return failed(e),
+    };
+    let files: Vec<PathBuf> = pkg::package_files(&dir);
+    if files.is_empty() {
+        return failed(format!("no .wasm or .js in {}", pkg::WEB_OUT));
+    }
+    match pkg::measure(&dir, &files) {
+        Ok(sizes) => {
+            println!("{} sizes of {} (bytes):", ui::stamp(), pkg::WEB_OUT);
+            print!("{}", pkg::size_table(&sizes));
+            let total_gz: u64 = sizes.iter().map(|s| s.gzip).sum();
+            Row {
+                tier: TIER,
+                status: Status::Ok,
+                passed: None,
+                failed: None,
+                secs: 0.0,
+                note: format!("{} bytes gzip -9 (wasm + js)", pkg::thousands(total_gz)),
+            }
+        }
+        Err(e) => failed(e),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line_format() {
+        assert_eq!(summary_line(12, 0), "12 passed, 0 failed");
+    }
+
+    #[test]
+    fn a_failed_build_is_a_failure() {
+        let row = Row::from_counts("native", false, TestCounts::default(), 0);
+        assert_eq!((row.status, row.failed), (Status::Failed, Some(1)));
+        let c = TestCounts {
+            passed: 3,
+            failed: 0,
+            ignored: 0,
+            results: 1,
+        };
+        let row = Row::from_counts("wasm-node", false, c, 2);
+        assert_eq!(
+            (row.status, row.passed, row.failed),
+            (Status::Failed, Some(3), Some(1))
+        );
+        let row = Row::from_counts("wasm-node", true, TestCounts { results: 2, ..c }, 2);
+        assert_eq!((row.status, row.failed), (Status::Ok, Some(0)));
+    }
+}
