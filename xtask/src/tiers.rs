@@ -343,6 +343,7 @@ fn start_emulators(ctx: &Ctx) -> Result<Emulators, String> {
                 ":memory:",
                 "--dev-origin",
                 &format!("http://127.0.0.1:{test_port}"),
+                "--log",
             ]
             .iter()
             .map(OsString::from)
