@@ -1,0 +1,1307 @@
+//! A tiny JSON value, a strict RFC 8259 parser and a compact writer.
+//!
+//! No dependencies, no panics on any input, bounded recursion (parsing stops at [`MAX_DEPTH`]
+//! levels of nesting; writing is iterative).
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A JSON value. Objects keep their members in document order, duplicates included.
+#[derive(Clone, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+pub enum Value {
+    Null,
+    Bool(bool),
+    /// Always finite when produced by [`parse`].
+    Number(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The value of the first member named `key`, when `self` is an object.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// Only for non-negative integral numbers below 2^64 (`-0` gives 0).
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            // 18446744073709551616.0 is 2^64; every integral f64 below it fits a u64 exactly.
+            Value::Number(n)
+                if *n >= 0.0 && *n < 18_446_744_073_709_551_616.0 && n.fract() == 0.0 =>
+            {
+                Some(*n as u64)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The members of an object, in document order.
+    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+        match self {
+            Value::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+/// Arrays and objects nested deeper than this are a parse error.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why and where (byte offset into the text) parsing failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub struct ParseError {
+    pub offset: usize,
+    pub reason: &'static str,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid JSON at byte {}: {}", self.offset, self.reason)
+    }
+}
+
+/// Parses one JSON value (RFC 8259, strict), with optional whitespace around it.
+///
+/// A lone surrogate escape (`\ud800` not followed by a low surrogate escape, or a lone
+/// `\udc00`) decodes to U+FFFD. Numbers that overflow f64 are an error, so every parsed
+/// number is finite.
+pub fn parse(text: &str) -> Result<Value, ParseError> {
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    let value = p.value(0)?;
+    p.skip_ws();
+    if p.pos < p.bytes.len() {
+        return Err(p.err("trailing characters"));
+    }
+    Ok(value)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, reason: &'static str) -> ParseError {
+        ParseError {
+            offset: self.pos,
+            reason,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// `depth` is the number of arrays and objects enclosing this value.
+    fn value(&mut self, depth: usize) -> Result<Value, ParseError> {
+        self.skip_ws();
+        match self.peek() {
+            None => Err(self.err("unexpected end of input")),
+            Some(b'[') => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.err("nesting too deep"));
+                }
+                self.pos += 1;
+                self.array(depth + 1)
+            }
+            Some(b'{') => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.err("nesting too deep"));
+                }
+                self.pos += 1;
+                self.object(depth + 1)
+            }
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("expected a value")),
+        }
+    }
+
+    fn literal(&mut self, word: &'static str, value: Value) -> Result<Value, ParseError> {
+        let end = self.pos.saturating_add(word.len());
+        if self.bytes.get(self.pos..end) == Some(word.as_bytes()) {
+            self.pos = end;
+            Ok(value)
+        } else {
+            Err(self.err("invalid literal"))
+        }
+    }
+
+    /// After the `[`.
+    fn array(&mut self, depth: usize) -> Result<Value, ParseError> {
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            items.push(self.value(depth)?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                None => return Err(self.err("unexpected end of input")),
+                Some(_) => return Err(self.err("expected ',' or ']'")),
+            }
+        }
+    }
+
+    /// After the `{`.
+    fn object(&mut self, depth: usize) -> Result<Value, ParseError> {
+        let mut members = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(members));
+        }
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                Some(b'"') => {}
+                None => return Err(self.err("unexpected end of input")),
+                Some(_) => return Err(self.err("expected a string key")),
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b':') => self.pos += 1,
+                None => return Err(self.err("unexpected end of input")),
+                Some(_) => return Err(self.err("expected ':'")),
+            }
+            let value = self.value(depth)?;
+            members.push((key, value));
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Value::Object(members));
+                }
+                None => return Err(self.err("unexpected end of input")),
+                Some(_) => return Err(self.err("expected ',' or '}'")),
+            }
+        }
+    }
+
+    /// At the opening quote.
+    fn string(&mut self) -> Result<String, ParseError> {
+        self.pos += 1;
+        let mut out = String::new();
+        let mut run = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    // `run` and `pos` sit next to ASCII bytes, so they are char boundaries.
+                    out.push_str(self.text.get(run..self.pos).unwrap_or_default());
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    out.push_str(self.text.get(run..self.pos).unwrap_or_default());
+                    self.escape(&mut out)?;
+                    run = self.pos;
+                }
+                Some(0x00..=0x1f) => return Err(self.err("control character in string")),
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    /// At the backslash.
+    fn escape(&mut self, out: &mut String) -> Result<(), ParseError> {
+        let c = match self.bytes.get(self.pos + 1) {
+            None => return Err(self.err("unterminated string")),
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let unit =
+                    hex4(self.bytes, self.pos + 2).ok_or_else(|| self.err("invalid \\u escape"))?;
+                self.pos += 6;
+                let c = match unit {
+                    0xd800..=0xdbff => match low_surrogate_escape(self.bytes, self.pos) {
+                        Some(low) => {
+                            self.pos += 6;
+                            char::from_u32(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00))
+                        }
+                        None => None,
+                    },
+                    _ => char::from_u32(unit),
+                };
+                out.push(c.unwrap_or('\u{fffd}'));
+                return Ok(());
+            }
+            Some(_) => return Err(self.err("invalid escape")),
+        };
+        out.push(c);
+        self.pos += 2;
+        Ok(())
+    }
+
+    fn number(&mut self) -> Result<Value, ParseError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.err("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            self.digits();
+        }
+        // The grammar above is a subset of what `f64::from_str` accepts.
+        match self.text.get(start..self.pos).map(str::parse::<f64>) {
+            Some(Ok(n)) if n.is_finite() => Ok(Value::Number(n)),
+            _ => Err(ParseError {
+                offset: start,
+                reason: "number out of range",
+            }),
+        }
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+}
+
+/// The value of the 4 hex digits at `at`.
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    let digits = bytes.get(at..at.checked_add(4)?)?;
+    let mut unit = 0;
+    for &b in digits {
+        unit = unit << 4 | (b as char).to_digit(16)?;
+    }
+    Some(unit)
+}
+
+/// The code unit of a `\uDC00`-`\uDFFF` escape at `at`, if there is one.
+fn low_surrogate_escape(bytes: &[u8], at: usize) -> Option<u32> {
+    if bytes.get(at..at.checked_add(2)?)? != b"\\u" {
+        return None;
+    }
+    hex4(bytes, at + 2).filter(|unit| (0xdc00..=0xdfff).contains(unit))
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string literal, escaped like `JSON.stringify`.
+pub fn write_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut run = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `i` is at an ASCII byte, so a char boundary.
+        out.push_str(s.get(run..i).unwrap_or_default());
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
+        } else {
+            out.push_str(escape);
+        }
+        run = i + 1;
+    }
+    out.push_str(s.get(run..).unwrap_or_default());
+    out.push('"');
+}
+
+enum Frame<'a> {
+    Array(std::slice::Iter<'a, Value>, bool),
+    Object(std::slice::Iter<'a, (String, Value)>, bool),
+}
+
+/// Appends `v` as compact JSON, like `JSON.stringify(v)`. Iterative, so any depth is fine.
+pub fn write_value(out: &mut String, v: &Value) {
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut current = v;
+    loop {
+        match current {
+            Value::Null => out.push_str("null"),
+            Value::Bool(true) => out.push_str("true"),
+            Value::Bool(false) => out.push_str("false"),
+            Value::Number(n) => write_number(out, *n),
+            Value::String(s) => write_str(out, s),
+            Value::Array(items) => {
+                out.push('[');
+                stack.push(Frame::Array(items.iter(), true));
+            }
+            Value::Object(members) => {
+                out.push('{');
+                stack.push(Frame::Object(members.iter(), true));
+            }
+        }
+        // Find the next value to write, closing finished containers.
+        loop {
+            let next = match stack.last_mut() {
+                None => return,
+                Some(Frame::Array(items, first)) => items.next().inspect(|_| {
+                    if !std::mem::replace(first, false) {
+                        out.push(',');
+                    }
+                }),
+                Some(Frame::Object(members, first)) => members.next().map(|(key, value)| {
+                    if !std::mem::replace(first, false) {
+                        out.push(',');
+                    }
+                    write_str(out, key);
+                    out.push(':');
+                    value
+                }),
+            };
+            match next {
+                Some(value) => {
+                    current = value;
+                    break;
+                }
+                None => match stack.pop() {
+                    Some(Frame::Array(..)) => out.push(']'),
+                    Some(Frame::Object(..)) => out.push('}'),
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+/// 2^53: integers up to this magnitude are written without going through float formatting.
+const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
+
+/// Writes a number in the layout of ECMAScript's `Number::toString` (so like `JSON.stringify`):
+/// non-finite as `null`, `-0` as `0`, exponent form below 1e-6 and from 1e21, with the shortest
+/// digits that round-trip. Where two shortest digit strings both round-trip, Rust's may differ
+/// from JavaScript's in the last digit (about 1 double in 3,000 tested); both parse back to the
+/// same f64.
+fn write_number(out: &mut String, n: f64) {
+    if !n.is_finite() {
+        out.push_str("null");
+        return;
+    }
+    if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
+        if n < 0.0 {
+            out.push('-');
+        }
+        write_u64(out, n.abs() as u64);
+        return;
+    }
+    // The shortest round-trip digits, from `{:e}`: "d[.ddd]e[-]x".
+    let mut sci = String::with_capacity(32);
+    let _ = fmt::Write::write_fmt(&mut sci, format_args!("{:e}", n.abs()));
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        out.push_str("null"); // unreachable: `{:e}` always writes an exponent
+        return;
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        out.push_str("null");
+        return;
+    };
+    let mut digits = [0u8; 40];
+    let mut k = 0;
+    for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+        if let Some(slot) = digits.get_mut(k) {
+            *slot = b;
+            k += 1;
+        }
+    }
+    let digits = digits.get(..k).unwrap_or_default();
+    if n < 0.0 {
+        out.push('-');
+    }
+    // ECMAScript's terms: the value is 0.<digits> x 10^point, with k digits.
+    let point = exp + 1;
+    let k = k as i32;
+    let push = |out: &mut String, ds: &[u8]| ds.iter().for_each(|&d| out.push(d as char));
+    if k <= point && point <= 21 {
+        push(out, digits);
+        (k..point).for_each(|_| out.push('0'));
+    } else if 0 < point && point <= 21 {
+        let (int, frac) = digits.split_at((point as usize).min(digits.len()));
+        push(out, int);
+        out.push('.');
+        push(out, frac);
+    } else if -6 < point && point <= 0 {
+        out.push_str("0.");
+        (point..0).for_each(|_| out.push('0'));
+        push(out, digits);
+    } else {
+        let (first, rest) = digits.split_at(digits.len().min(1));
+        push(out, first);
+        if !rest.is_empty() {
+            out.push('.');
+            push(out, rest);
+        }
+        out.push('e');
+        out.push(if point > 0 { '+' } else { '-' });
+        write_u64(out, u64::from((point - 1).unsigned_abs()));
+    }
+}
+
+fn write_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in buf.get(i..).unwrap_or_default() {
+        out.push(d as char);
+    }
+}
+
+/// Replaces each lone surrogate escape (`\ud800`-`\udbff` not immediately followed by a
+/// `\udc00`-`\udfff` escape, or a `\udc00`-`\udfff` escape not preceded by a high one) with
+/// `\ufffd`, so that strict parsers accept text from `JSON.stringify`. Borrows when there is
+/// nothing to replace. The replacement has the same length, so byte offsets do not move.
+pub fn fix_lone_surrogates(json: &str) -> Cow<'_, str> {
+    if !json.contains("\\ud") && !json.contains("\\uD") {
+        return Cow::Borrowed(json);
+    }
+    let bytes = json.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes.get(i) != Some(&b'\\') {
+            i += 1;
+            continue;
+        }
+        // A backslash always starts a two-byte escape, so `\\ud800` is not a `\u` escape.
+        if bytes.get(i + 1) != Some(&b'u') {
+            i += 2;
+            continue;
+        }
+        let lone = match hex4(bytes, i + 2) {
+            Some(0xd800..=0xdbff) => match low_surrogate_escape(bytes, i + 6) {
+                Some(_) => {
+                    i += 12;
+                    continue;
+                }
+                None => true,
+            },
+            Some(0xdc00..=0xdfff) => true,
+            _ => false,
+        };
+        if lone {
+            let fixed = out.get_or_insert_with(|| String::with_capacity(json.len()));
+            // `i` is at a backslash, so a char boundary.
+            fixed.push_str(json.get(copied..i).unwrap_or_default());
+            fixed.push_str("\\ufffd");
+            copied = i + 6;
+        }
+        i += 6;
+    }
+    match out {
+        None => Cow::Borrowed(json),
+        Some(mut fixed) => {
+            fixed.push_str(json.get(copied..).unwrap_or_default());
+            Cow::Owned(fixed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Value {
+        match parse(text) {
+            Ok(v) => v,
+            Err(e) => panic!("{text:?}: {e}"),
+        }
+    }
+
+    fn err(text: &str) -> ParseError {
+        match parse(text) {
+            Ok(v) => panic!("{text:?} parsed as {v:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn write(v: &Value) -> String {
+        let mut out = String::new();
+        write_value(&mut out, v);
+        out
+    }
+
+    fn s(text: &str) -> Value {
+        Value::String(text.to_string())
+    }
+
+    fn num_out(n: f64) -> String {
+        write(&Value::Number(n))
+    }
+
+    #[test]
+    fn scalars_and_whitespace() {
+        assert_eq!(ok("null"), Value::Null);
+        assert_eq!(ok("true"), Value::Bool(true));
+        assert_eq!(ok("false"), Value::Bool(false));
+        assert_eq!(ok("42"), Value::Number(42.0));
+        assert_eq!(ok("\"hi\""), s("hi"));
+        assert_eq!(ok(" \t\r\n null \t\r\n"), Value::Null);
+        assert_eq!(
+            ok(" [ 1 , { \"a\" : [ ] } , \"x\" ] "),
+            Value::Array(vec![
+                Value::Number(1.0),
+                Value::Object(vec![("a".into(), Value::Array(vec![]))]),
+                s("x"),
+            ])
+        );
+        assert_eq!(ok("{}"), Value::Object(vec![]));
+        assert_eq!(ok("[]"), Value::Array(vec![]));
+    }
+
+    #[test]
+    fn accessors() {
+        let v = ok(r#"{"a": 1, "b": "x", "a": 2, "c": [true], "d": false, "e": null}"#);
+        assert_eq!(
+            v.get("a"),
+            Some(&Value::Number(1.0)),
+            "first of duplicate keys"
+        );
+        assert_eq!(v.get("b").and_then(Value::as_str), Some("x"));
+        assert_eq!(
+            v.get("c").and_then(Value::as_array),
+            Some(&[Value::Bool(true)][..])
+        );
+        assert_eq!(v.get("d").and_then(Value::as_bool), Some(false));
+        assert_eq!(v.get("e"), Some(&Value::Null));
+        assert_eq!(v.get("zz"), None);
+        assert_eq!(v.as_object().map(<[_]>::len), Some(6));
+        assert_eq!(v.as_str(), None);
+        assert_eq!(s("x").get("a"), None);
+        assert_eq!(Value::Null.as_f64(), None);
+        assert_eq!(Value::Number(1.5).as_f64(), Some(1.5));
+        assert_eq!(Value::Bool(true).as_u64(), None);
+        assert_eq!(s("1").as_u64(), None);
+        assert_eq!(Value::Array(vec![]).as_object(), None);
+    }
+
+    #[test]
+    fn as_u64_edges() {
+        let u = |n: f64| Value::Number(n).as_u64();
+        assert_eq!(u(0.0), Some(0));
+        assert_eq!(u(-0.0), Some(0));
+        assert_eq!(u(42.0), Some(42));
+        assert_eq!(u(9_007_199_254_740_992.0), Some(1 << 53));
+        assert_eq!(
+            u(18_446_744_073_709_549_568.0),
+            Some(18_446_744_073_709_549_568)
+        );
+        assert_eq!(u(18_446_744_073_709_551_616.0), None); // 2^64
+        assert_eq!(u(1e300), None);
+        assert_eq!(u(-1.0), None);
+        assert_eq!(u(1.5), None);
+        assert_eq!(u(f64::NAN), None);
+        assert_eq!(u(f64::INFINITY), None);
+        assert_eq!(ok("1e2").as_u64(), Some(100));
+        assert_eq!(ok("7.0").as_u64(), Some(7));
+    }
+
+    #[test]
+    fn every_escape() {
+        assert_eq!(
+            ok(r#""\"\\\/\b\f\n\r\t\u0041\u00e9\u20AC\u0000\u001f""#),
+            s("\"\\/\u{8}\u{c}\n\r\t\u{41}é€\u{0}\u{1f}")
+        );
+        // Raw non-ASCII and DEL are literal.
+        assert_eq!(ok("\"é€😀\u{7f}\u{2028}\""), s("é€😀\u{7f}\u{2028}"));
+    }
+
+    #[test]
+    fn surrogates() {
+        assert_eq!(ok(r#""\ud83d\ude00""#), s("😀"));
+        assert_eq!(ok(r#""\uD83D\uDE00""#), s("😀"));
+        assert_eq!(
+            ok(r#""\ud800\udc00\udbff\udfff""#),
+            s("\u{10000}\u{10ffff}")
+        );
+        assert_eq!(ok(r#""\ud800""#), s("\u{fffd}"));
+        assert_eq!(ok(r#""a\ud800b""#), s("a\u{fffd}b"));
+        assert_eq!(ok(r#""\udc00""#), s("\u{fffd}"));
+        assert_eq!(ok(r#""\udfff\ud800""#), s("\u{fffd}\u{fffd}"));
+        assert_eq!(ok(r#""\ud800\u0041""#), s("\u{fffd}A"));
+        assert_eq!(ok(r#""\ud800\n""#), s("\u{fffd}\n"));
+        assert_eq!(ok(r#""\ud800\ud800\udc00""#), s("\u{fffd}\u{10000}"));
+        assert_eq!(ok(r#""\ud800\\udc00""#), s("\u{fffd}\\udc00"));
+        assert_eq!(
+            ok(r#"{"\ud800": 1}"#).get("\u{fffd}"),
+            Some(&Value::Number(1.0))
+        );
+        // A high surrogate followed by a broken escape: the broken escape is the error.
+        assert_eq!(err(r#""\ud800\udc0""#).offset, 7);
+        assert_eq!(err(r#""\ud800\u""#).offset, 7);
+    }
+
+    #[test]
+    fn invalid_strings() {
+        for (text, offset, reason) in [
+            ("\"abc", 4, "unterminated string"),
+            ("\"", 1, "unterminated string"),
+            ("\"\\", 1, "unterminated string"),
+            ("\"a\nb\"", 2, "control character in string"),
+            ("\"\u{0}\"", 1, "control character in string"),
+            ("\"\u{1f}\"", 1, "control character in string"),
+            ("\"\t\"", 1, "control character in string"),
+            (r#""\x""#, 1, "invalid escape"),
+            (r#""\U0041""#, 1, "invalid escape"),
+            (r#""\'""#, 1, "invalid escape"),
+            (r#""\a""#, 1, "invalid escape"),
+            (r#""\u12""#, 1, "invalid \\u escape"),
+            (r#""\u12g4""#, 1, "invalid \\u escape"),
+            (r#""\u+123""#, 1, "invalid \\u escape"),
+            (r#""\u00"#, 1, "invalid \\u escape"),
+            ("\"\\é\"", 1, "invalid escape"),
+            ("'a'", 0, "expected a value"),
+        ] {
+            assert_eq!(err(text), ParseError { offset, reason }, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_documents() {
+        for (text, offset, reason) in [
+            ("", 0, "unexpected end of input"),
+            ("   ", 3, "unexpected end of input"),
+            ("[", 1, "unexpected end of input"),
+            ("[1", 2, "unexpected end of input"),
+            ("[1,", 3, "unexpected end of input"),
+            ("{", 1, "unexpected end of input"),
+            ("{\"a\"", 4, "unexpected end of input"),
+            ("{\"a\":", 5, "unexpected end of input"),
+            ("{\"a\":1", 6, "unexpected end of input"),
+            ("{\"a\":1,", 7, "unexpected end of input"),
+            ("[1,]", 3, "expected a value"),
+            ("[,1]", 1, "expected a value"),
+            ("{\"a\":1,}", 7, "expected a string key"),
+            ("{,}", 1, "expected a string key"),
+            ("{a:1}", 1, "expected a string key"),
+            ("{1:1}", 1, "expected a string key"),
+            ("{\"a\" 1}", 5, "expected ':'"),
+            ("{\"a\":}", 5, "expected a value"),
+            ("{\"a\":1 \"b\":2}", 7, "expected ',' or '}'"),
+            ("[1 2]", 3, "expected ',' or ']'"),
+            ("[1}", 2, "expected ',' or ']'"),
+            ("{\"a\":1]", 6, "expected ',' or '}'"),
+            ("tru", 0, "invalid literal"),
+            ("nul", 0, "invalid literal"),
+            ("True", 0, "expected a value"),
+            ("nulll", 4, "trailing characters"),
+            ("falsey", 5, "trailing characters"),
+            ("[1] x", 4, "trailing characters"),
+            ("1 2", 2, "trailing characters"),
+            ("{}}", 2, "trailing characters"),
+            ("//c\n1", 0, "expected a value"),
+            ("/*c*/1", 0, "expected a value"),
+            ("1 // c", 2, "trailing characters"),
+            ("\u{feff}1", 0, "expected a value"),
+            ("\u{a0}1", 0, "expected a value"),
+            ("\u{b}1", 0, "expected a value"),
+            ("[1,2,]", 5, "expected a value"),
+            ("undefined", 0, "expected a value"),
+            ("é", 0, "expected a value"),
+        ] {
+            assert_eq!(err(text), ParseError { offset, reason }, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn error_display() {
+        let e = err("[1,]");
+        let mut shown = String::new();
+        fmt::Write::write_fmt(&mut shown, format_args!("{e}")).unwrap();
+        assert_eq!(shown, "invalid JSON at byte 3: expected a value");
+    }
+
+    #[test]
+    fn numbers_parse() {
+        for (text, n) in [
+            ("0", 0.0),
+            ("-0", -0.0),
+            ("0.1", 0.1),
+            ("-0.5", -0.5),
+            ("1e300", 1e300),
+            ("1E300", 1e300),
+            ("1e+2", 100.0),
+            ("1e-2", 0.01),
+            ("0e0", 0.0),
+            ("-0.0e-0", -0.0),
+            ("9007199254740992", 9_007_199_254_740_992.0),
+            ("9007199254740993", 9_007_199_254_740_992.0), // rounds to nearest even
+            ("-9007199254740992", -9_007_199_254_740_992.0),
+            ("1.7976931348623157e308", f64::MAX),
+            ("5e-324", 5e-324),
+            ("1e-400", 0.0),
+            ("123456789012345678901234567890", 1.2345678901234568e29),
+        ] {
+            let v = ok(text);
+            assert_eq!(v, Value::Number(n), "{text}");
+            assert_eq!(
+                v.as_f64().map(f64::to_bits),
+                Some(n.to_bits()),
+                "{text} sign"
+            );
+        }
+        assert!(ok("-0").as_f64().is_some_and(|n| n.is_sign_negative()));
+    }
+
+    #[test]
+    fn numbers_invalid() {
+        for (text, offset, reason) in [
+            ("01", 1, "trailing characters"),
+            ("-01", 2, "trailing characters"),
+            ("00", 1, "trailing characters"),
+            ("1.", 2, "invalid number"),
+            ("1.e5", 2, "invalid number"),
+            (".1", 0, "expected a value"),
+            ("-", 1, "invalid number"),
+            ("-a", 1, "invalid number"),
+            ("--1", 1, "invalid number"),
+            ("+1", 0, "expected a value"),
+            ("1e", 2, "invalid number"),
+            ("1e+", 3, "invalid number"),
+            ("1e+-1", 3, "invalid number"),
+            ("0x10", 1, "trailing characters"),
+            ("1_000", 1, "trailing characters"),
+            ("NaN", 0, "expected a value"),
+            ("Infinity", 0, "expected a value"),
+            ("-Infinity", 1, "invalid number"),
+            ("1e400", 0, "number out of range"),
+            ("[1, -1e400]", 4, "number out of range"),
+            ("[1,-]", 4, "invalid number"),
+        ] {
+            assert_eq!(err(text), ParseError { offset, reason }, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_written_like_json_stringify() {
+        // Expected strings are what node's JSON.stringify prints.
+        for (n, text) in [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (42.0, "42"),
+            (-42.0, "-42"),
+            (0.1, "0.1"),
+            (-1.5, "-1.5"),
+            (123.456, "123.456"),
+            (42.5, "42.5"),
+            (9_007_199_254_740_992.0, "9007199254740992"),
+            (-9_007_199_254_740_992.0, "-9007199254740992"),
+            (9_007_199_254_740_994.0, "9007199254740994"),
+            (18_014_398_509_481_984.0, "18014398509481984"),
+            (1e20, "100000000000000000000"),
+            (123_456_789_012_345_680_000.0, "123456789012345680000"),
+            (1e21, "1e+21"),
+            (1.5e21, "1.5e+21"),
+            (1e300, "1e+300"),
+            (-1e300, "-1e+300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (0.000001, "0.000001"),
+            (0.0000015, "0.0000015"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (-1.2345e-10, "-1.2345e-10"),
+            (5e-324, "5e-324"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e15 + 0.5, "1000000000000000.5"),
+            (f64::NAN, "null"),
+            (f64::INFINITY, "null"),
+            (f64::NEG_INFINITY, "null"),
+        ] {
+            assert_eq!(num_out(n), text, "{n:e}");
+        }
+    }
+
+    #[test]
+    fn write_str_escapes() {
+        let w = |text: &str| {
+            let mut out = String::from("x");
+            write_str(&mut out, text);
+            out
+        };
+        assert_eq!(w(""), "x\"\"");
+        assert_eq!(w("plain"), "x\"plain\"");
+        assert_eq!(
+            w("\"\\/\u{8}\u{c}\n\r\t"),
+            r#"x"\"\\/\b\f\n\r\t""#,
+            "slash is not escaped"
+        );
+        assert_eq!(
+            w("\u{0}\u{1}\u{b}\u{e}\u{1a}\u{1b}\u{1f} \u{7f}"),
+            "x\"\\u0000\\u0001\\u000b\\u000e\\u001a\\u001b\\u001f \u{7f}\""
+        );
+        assert_eq!(
+            w("é€😀\u{2028}\u{2029}\u{fffd}"),
+            "x\"é€😀\u{2028}\u{2029}\u{fffd}\""
+        );
+        assert_eq!(w("a\nb\"c"), "x\"a\\nb\\\"c\"");
+        // Every escape parses back to its character.
+        let all: String = (0u8..0x80).map(char::from).collect();
+        let mut out = String::new();
+        write_str(&mut out, &all);
+        assert_eq!(ok(&out), Value::String(all));
+    }
+
+    #[test]
+    fn write_value_compact() {
+        let v = ok(
+            r#" { "a" : [ 1 , 2.5 , { "b" : null } , [ ] , { } ] , "c" : "x\n" , "d" : true , "e" : false , "a" : -0 } "#,
+        );
+        assert_eq!(
+            write(&v),
+            r#"{"a":[1,2.5,{"b":null},[],{}],"c":"x\n","d":true,"e":false,"a":0}"#
+        );
+        assert_eq!(write(&Value::Array(vec![])), "[]");
+        assert_eq!(write(&Value::Object(vec![])), "{}");
+        assert_eq!(write(&Value::Array(vec![Value::Array(vec![])])), "[[]]");
+        assert_eq!(
+            write(&Value::Object(vec![(
+                "k\"".into(),
+                Value::Array(vec![Value::Null])
+            )])),
+            r#"{"k\"":[null]}"#
+        );
+        let mut out = String::from("prefix ");
+        write_value(&mut out, &Value::Bool(true));
+        assert_eq!(out, "prefix true");
+    }
+
+    #[test]
+    fn round_trip_document() {
+        let text = r#"{"events":[{"message_id":"5f0c3e1a-8d2b-4c6e-9f10-2a3b4c5d6e7f","type":"track","event_type":"checkout_started","user_id":"alice","anonymous_id":null,"timestamp":"2026-11-24T03:01:16.123Z","properties":{"cart_value":42.5,"n":[1,-2,3e-7,1e+300,"é😀\u0000\t"]},"context":{"page":{"path":"/cart"}}}],"sent_at":"2026-11-24T03:01:17.000Z"}"#;
+        let v = ok(text);
+        assert_eq!(write(&v), text);
+        assert_eq!(ok(&write(&v)), v);
+    }
+
+    fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
+        let mut text = open.repeat(depth);
+        text.push_str(inner);
+        text.push_str(&close.repeat(depth));
+        text
+    }
+
+    #[test]
+    fn depth_limit() {
+        assert!(parse(&nested("[", "", "]", MAX_DEPTH)).is_ok());
+        assert!(parse(&nested("{\"a\":", "{}", "}", MAX_DEPTH - 1)).is_ok());
+        let e = err(&nested("[", "", "]", MAX_DEPTH + 1));
+        assert_eq!(
+            e,
+            ParseError {
+                offset: MAX_DEPTH,
+                reason: "nesting too deep"
+            }
+        );
+        let e = err(&nested("{\"a\":", "1", "}", MAX_DEPTH + 1));
+        assert_eq!(
+            e,
+            ParseError {
+                offset: 5 * MAX_DEPTH,
+                reason: "nesting too deep"
+            }
+        );
+        let mixed = format!("{}1{}", "[{\"a\":".repeat(32), "}]".repeat(32));
+        assert!(parse(&mixed).is_ok());
+        let mixed = format!("{}[]{}", "[{\"a\":".repeat(32), "}]".repeat(32));
+        assert_eq!(err(&mixed).reason, "nesting too deep");
+        // Far deeper input fails fast instead of overflowing the stack.
+        assert_eq!(err(&"[".repeat(1_000_000)).reason, "nesting too deep");
+        assert_eq!(err(&"{\"\":".repeat(1_000_000)).reason, "nesting too deep");
+        // Siblings do not add depth.
+        let wide = format!("[{}1]", "[],".repeat(10_000));
+        assert!(parse(&wide).is_ok());
+    }
+
+    #[test]
+    fn writer_handles_deep_values() {
+        let depth = 100_000;
+        let mut v = Value::Null;
+        for _ in 0..depth {
+            v = Value::Array(vec![v]);
+        }
+        let text = write(&v);
+        // Dismantle iteratively before asserting: the derived drop would recurse 100,000 times.
+        while let Value::Array(mut items) = v {
+            v = items.pop().unwrap_or(Value::Null);
+        }
+        let mut expected = "[".repeat(depth);
+        expected.push_str("null");
+        expected.push_str(&"]".repeat(depth));
+        assert!(text == expected);
+    }
+
+    #[test]
+    fn fix_lone_surrogates_cases() {
+        let owned = |input: &str, expected: &str| {
+            let fixed = fix_lone_surrogates(input);
+            assert!(matches!(fixed, Cow::Owned(_)), "{input:?} should change");
+            assert_eq!(fixed, expected, "{input:?}");
+            assert_eq!(fixed.len(), input.len());
+        };
+        let borrowed = |input: &str| {
+            let fixed = fix_lone_surrogates(input);
+            assert!(matches!(fixed, Cow::Borrowed(_)), "{input:?} should borrow");
+            assert_eq!(fixed, input);
+        };
+        borrowed("");
+        borrowed(r#"{"a":"plain é 😀"}"#);
+        borrowed(r#""\u0041\n\\u""#);
+        borrowed(r#""\ud83d\ude00""#);
+        borrowed(r#""\uD83D\uDE00""#);
+        borrowed(r#""\uD83D\ude00 \udbff\uDFFF""#);
+        borrowed(r#""\\ud800""#); // an escaped backslash, then text
+        borrowed(r#""\\\\ud800""#);
+        borrowed(r#""\\udc00 \\uDC00""#);
+        borrowed(r#""\ud8""#); // truncated: not an escape the fixer can fix
+        borrowed(r#""\ud80g""#);
+        borrowed("\\ud");
+        borrowed("\\u");
+        borrowed("\\");
+        borrowed("\\ud80");
+        owned(r#""\ud800""#, r#""\ufffd""#);
+        owned(r#""\uD800""#, r#""\ufffd""#);
+        owned(r#""\udc00""#, r#""\ufffd""#);
+        owned(r#""\uDFFF""#, r#""\ufffd""#);
+        owned(r#""a\ud800b""#, r#""a\ufffdb""#);
+        owned("\\ud800", "\\ufffd");
+        owned(r#""\ud800\u0041""#, r#""\ufffd\u0041""#);
+        owned(r#""\ud800\ud800\udc00""#, r#""\ufffd\ud800\udc00""#);
+        owned(r#""\udc00\ud800""#, r#""\ufffd\ufffd""#);
+        owned(r#""\ud800\\udc00""#, r#""\ufffd\\udc00""#);
+        owned(r#""\\\ud800""#, r#""\\\ufffd""#); // escaped backslash, then an escape
+        owned(r#""\ud800\udc""#, r#""\ufffd\udc""#);
+        owned(
+            r#"{"\udc00é":"😀\ud83d","ok":"\ud83d\ude00"}"#,
+            r#"{"\ufffdé":"😀\ufffd","ok":"\ud83d\ude00"}"#,
+        );
+    }
+
+    #[test]
+    fn fixed_text_parses_to_the_same_value() {
+        for text in [
+            r#""\ud800""#,
+            r#"["\udc00x", {"\uDBFF": "\ud800\ud800\udc00"}]"#,
+            r#""\\\ud800\\ud800""#,
+        ] {
+            let fixed = fix_lone_surrogates(text);
+            assert_eq!(ok(&fixed), ok(text));
+            assert!(fixed.contains("\\ufffd"), "{fixed}");
+            assert!(matches!(fix_lone_surrogates(&fixed), Cow::Borrowed(_)));
+        }
+    }
+
+    /// xorshift64*, deterministic.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const PIECES: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b":",
+        b",",
+        b" ",
+        b"\n",
+        b"\\",
+        b"\\\\",
+        b"\\u",
+        b"\\ud800",
+        b"\\udc00",
+        b"\\uDBFF",
+        b"\\uDFFF",
+        b"\\u0041",
+        b"\\n",
+        b"d83d",
+        b"\\ude00",
+        b"u",
+        b"0",
+        b"1",
+        b"9",
+        b"-",
+        b".",
+        b"e",
+        b"E",
+        b"+",
+        b"true",
+        b"false",
+        b"null",
+        b"1e400",
+        b"\"a\"",
+        b"\"k\":",
+        b"\xc3\xa9",
+        b"\xf0\x9f\x98\x80",
+        b"\x00",
+        b"\x1f",
+        b"\xff",
+        b"\t",
+        b"/",
+        b"123.456e-7",
+        b"-0",
+        b"9007199254740993",
+    ];
+
+    fn check_invariants(text: &str) {
+        let fixed = fix_lone_surrogates(text);
+        assert_eq!(fixed.len(), text.len());
+        assert!(
+            matches!(fix_lone_surrogates(&fixed), Cow::Borrowed(_)),
+            "idempotent: {text:?}"
+        );
+        let parsed = parse(text);
+        assert_eq!(
+            parsed,
+            parse(&fixed),
+            "fixing changes nothing for the parser: {text:?}"
+        );
+        if let Ok(v) = parsed {
+            let written = write(&v);
+            assert_eq!(parse(&written).as_ref(), Ok(&v), "{text:?} -> {written:?}");
+            assert_eq!(write(&ok(&written)), written, "writing is canonical");
+            assert!(matches!(fix_lone_surrogates(&written), Cow::Borrowed(_)));
+        }
+    }
+
+    /// Random bytes, random token soup, and mutated valid documents, as UTF-8 (lossy).
+    fn fuzz_input(rng: &mut Rng, round: usize) -> String {
+        let mut bytes = Vec::new();
+        match round % 3 {
+            0 => (0..rng.below(40)).for_each(|_| bytes.push(rng.next() as u8)),
+            1 => (0..rng.below(12))
+                .for_each(|_| bytes.extend_from_slice(PIECES[rng.below(PIECES.len())])),
+            _ => {
+                bytes = write(&random_value(rng, 4)).into_bytes();
+                for _ in 0..rng.below(4) {
+                    let at = rng.below(bytes.len() + 1);
+                    match rng.below(3) {
+                        0 if at < bytes.len() => {
+                            bytes.remove(at);
+                        }
+                        1 if at < bytes.len() => bytes[at] = rng.next() as u8,
+                        _ => {
+                            let piece = PIECES[rng.below(PIECES.len())];
+                            bytes.splice(at..at, piece.iter().copied());
+                        }
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn fuzz_parse_and_fix() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut parsed_ok, mut fixed) = (0, 0);
+        for round in 0..6000 {
+            let text = fuzz_input(&mut rng, round);
+            check_invariants(&text);
+            fixed += usize::from(matches!(fix_lone_surrogates(&text), Cow::Owned(_)));
+            if let Ok(v) = parse(&text) {
+                parsed_ok += 1;
+                // Every truncation of a valid document fails cleanly (or is still valid).
+                let written = write(&v);
+                for cut in 0..written.len() {
+                    if let Some(prefix) = written.get(..cut) {
+                        check_invariants(prefix);
+                    }
+                }
+            }
+        }
+        // The generator must exercise both paths, or the test proves little.
+        assert!(parsed_ok > 500, "valid inputs: {parsed_ok}");
+        assert!(fixed > 100, "inputs with lone surrogates: {fixed}");
+    }
+
+    fn random_string(rng: &mut Rng) -> String {
+        const CHARS: &[char] = &[
+            'a',
+            'z',
+            '"',
+            '\\',
+            '/',
+            '\u{0}',
+            '\u{8}',
+            '\u{c}',
+            '\n',
+            '\r',
+            '\t',
+            '\u{1f}',
+            '\u{7f}',
+            'é',
+            '\u{2028}',
+            '\u{fffd}',
+            '\u{ffff}',
+            '😀',
+            '\u{10ffff}',
+            ' ',
+        ];
+        (0..rng.below(8))
+            .map(|_| CHARS[rng.below(CHARS.len())])
+            .collect()
+    }
+
+    fn random_value(rng: &mut Rng, depth: usize) -> Value {
+        match rng.below(if depth == 0 { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.next() & 1 == 1),
+            2 => Value::Number(loop {
+                let n = match rng.below(4) {
+                    0 => f64::from_bits(rng.next()),
+                    1 => (rng.next() as i64 >> rng.below(64)) as f64,
+                    2 => (rng.next() % 2_000_001) as f64 / 1000.0 - 1000.0,
+                    _ => [
+                        0.0,
+                        -0.0,
+                        1e21,
+                        1e-7,
+                        1e-6,
+                        5e-324,
+                        f64::MAX,
+                        9_007_199_254_740_993.0,
+                    ][rng.below(8)],
+                };
+                if n.is_finite() {
+                    break n;
+                }
+            }),
+            3 | 4 => Value::String(random_string(rng)),
+            5 => Value::Array(
+                (0..rng.below(4))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..rng.below(4))
+                    .map(|_| (random_string(rng), random_value(rng, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn fuzz_round_trip_random_values() {
+        let mut rng = Rng(12345);
+        for _ in 0..3000 {
+            let v = random_value(&mut rng, 6);
+            let text = write(&v);
+            let back = ok(&text);
+            assert_eq!(back, v, "{text}");
+            // Exact bits too (except that -0 is written as 0).
+            if let (Value::Number(a), Value::Number(b)) = (&v, &back) {
+                assert!(a.to_bits() == b.to_bits() || *a == 0.0, "{a:e}");
+            }
+            assert_eq!(write(&back), text);
+        }
+    }
+}

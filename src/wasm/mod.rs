@@ -1,0 +1,825 @@
+//! The JavaScript edge: every `#[wasm_bindgen]` item of the SDK lives here. JS values are read
+//! once on the way in (type checks name the field) and built once on the way out; the core sees
+//! only Rust types. The platform's effects (fetch, timers, randomness, storage, page reads) are
+//! reached through `platform.js`.
+//!
+//! Re-entrancy rule: no JS that runs app code (`getUser`) is called while `Inner` is borrowed,
+//! and every import that can throw is declared with `catch`, so an exception can never leave a
+//! borrow flag set.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+
+use crate::config::{Config, ConfigInput, KeyKind, FIELDS};
+use crate::delivery::HttpResult;
+use crate::error::Error;
+use crate::event::{check_event_type, check_id, EventInput, EventKind, Identity};
+use crate::pipeline::{Level, Pipeline, Request};
+use crate::time::{format_iso8601, parse_rfc3339};
+use crate::uuid::uuid_v4;
+
+#[wasm_bindgen(module = "/src/wasm/platform.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = isBrowser)]
+    fn is_browser() -> bool;
+    #[wasm_bindgen(js_name = fillRandom)]
+    fn fill_random(buf: &mut [u8]);
+    #[wasm_bindgen(js_name = setTimer)]
+    fn set_timer(cb: &Closure<dyn FnMut()>, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimer)]
+    fn clear_timer(t: &JsValue);
+    fn send(
+        url: &str,
+        authorization: &str,
+        body: &str,
+        keepalive: bool,
+        timeout_ms: u32,
+    ) -> Promise;
+    #[wasm_bindgen(js_name = toJson, catch)]
+    fn to_json(v: &JsValue) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(js_name = pageJson)]
+    fn page_json() -> Option<String>;
+    #[wasm_bindgen(js_name = batchContextJson)]
+    fn batch_context_json(name: &str, version: &str) -> String;
+    #[wasm_bindgen(js_name = storageGet)]
+    fn storage_get(key: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = storageSet)]
+    fn storage_set(key: &str, value: &str) -> bool;
+    #[wasm_bindgen(js_name = makeError)]
+    fn make_error(message: &str, code: &str, field: Option<String>) -> JsValue;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(s: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(s: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(s: &str);
+}
+
+const LIBRARY_NAME: &str = "@segops/sdk";
+const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// localStorage key of the visitor's anonymous id (browsers only).
+const ANONYMOUS_ID_KEY: &str = "segops.anonymous_id";
+
+fn js_error(e: &Error) -> JsValue {
+    make_error(&e.message(), e.code(), e.field().map(str::to_string))
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Crypto randomness, fetched 256 bytes at a time to keep `track()` off the boundary.
+struct RandomPool {
+    buf: [u8; 256],
+    pos: usize,
+}
+
+impl RandomPool {
+    fn new() -> RandomPool {
+        RandomPool {
+            buf: [0; 256],
+            pos: 256,
+        }
+    }
+
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        if self.pos + N > self.buf.len() {
+            fill_random(&mut self.buf);
+            self.pos = 0;
+        }
+        let mut out = [0u8; N];
+        out.copy_from_slice(&self.buf[self.pos..self.pos + N]);
+        self.pos += N;
+        out
+    }
+}
+
+/// A `setTimeout` that is cleared when dropped (and never keeps Node alive).
+struct Timer {
+    at: f64,
+    id: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        clear_timer(&self.id);
+    }
+}
+
+struct Inner {
+    core: Pipeline,
+    get_user: Option<Function>,
+    anonymous_id: String,
+    /// The user id given to `identify()`, used when a call names nobody and there is no
+    /// `getUser`.
+    identified: Option<String>,
+    random: RandomPool,
+    timer: Option<Timer>,
+    pump_queued: bool,
+    /// `flush()`/`shutdown()` promises: resolve each when its target is flushed.
+    waiters: Vec<(u64, Function)>,
+    shut_down: bool,
+}
+
+/// The SegOps client. See the package README for the API.
+#[wasm_bindgen]
+pub struct SegOpsClient {
+    inner: Rc<RefCell<Inner>>,
+}
+
+// ---- reading JS values -------------------------------------------------------------------
+
+fn get(obj: &JsValue, key: &str, field: &str, as_config: bool) -> Result<JsValue, Error> {
+    Reflect::get(obj, &JsValue::from_str(key)).map_err(|_| {
+        if as_config {
+            Error::config(field, "reading it threw an exception")
+        } else {
+            Error::argument(field, "reading it threw an exception")
+        }
+    })
+}
+
+fn describe(v: &JsValue) -> &'static str {
+    if v.is_null() {
+        "null"
+    } else if v.is_undefined() {
+        "undefined"
+    } else if Array::is_array(v) {
+        "an array"
+    } else if v.is_string() {
+        "a string"
+    } else if v.as_f64().is_some() {
+        "a number"
+    } else if v.as_bool().is_some() {
+        "a boolean"
+    } else if v.is_function() {
+        "a function"
+    } else if v.is_object() {
+        "an object"
+    } else {
+        "another type"
+    }
+}
+
+fn expected(what: &str, got: &JsValue) -> String {
+    let mut s = String::from("expected ");
+    s.push_str(what);
+    s.push_str(", got ");
+    s.push_str(describe(got));
+    s
+}
+
+/// Own string keys of an object; every one must be in `allowed`.
+fn check_keys(obj: &JsValue, allowed: &[&str], prefix: &str, as_config: bool) -> Result<(), Error> {
+    let keys = Reflect::own_keys(obj.unchecked_ref::<Object>())
+        .map_err(|_| Error::argument(prefix.trim_end_matches('.'), "its keys could not be read"))?;
+    for key in keys.iter() {
+        let Some(k) = key.as_string() else { continue };
+        if !allowed.contains(&k.as_str()) {
+            let mut field = String::from(prefix);
+            field.push_str(&k);
+            let mut exp = String::from("unknown field; expected one of ");
+            exp.push_str(&allowed.join(", "));
+            return Err(if as_config {
+                Error::InvalidConfig {
+                    field: k,
+                    expected: exp,
+                }
+            } else {
+                Error::InvalidArgument {
+                    field,
+                    expected: exp,
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+fn field_name(prefix: &str, key: &str) -> String {
+    let mut f = String::from(prefix);
+    f.push_str(key);
+    f
+}
+
+fn opt_string(obj: &JsValue, key: &str, prefix: &str) -> Result<Option<String>, Error> {
+    let field = field_name(prefix, key);
+    let v = get(obj, key, &field, false)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| Error::argument(&field, &expected("a string", &v)))
+}
+
+fn read_config(cfg: &JsValue) -> Result<(ConfigInput, Option<Function>), Error> {
+    if !cfg.is_object() || Array::is_array(cfg) {
+        return Err(Error::config(
+            "(config)",
+            &expected("an object such as { apiUrl, apiKey }", cfg),
+        ));
+    }
+    check_keys(cfg, FIELDS, "", true)?;
+    let string = |key: &str| -> Result<Option<String>, Error> {
+        let v = get(cfg, key, key, true)?;
+        if v.is_undefined() {
+            return Ok(None);
+        }
+        v.as_string()
+            .map(Some)
+            .ok_or_else(|| Error::config(key, &expected("a string", &v)))
+    };
+    let number = |key: &str| -> Result<Option<f64>, Error> {
+        let v = get(cfg, key, key, true)?;
+        if v.is_undefined() {
+            return Ok(None);
+        }
+        v.as_f64()
+            .map(Some)
+            .ok_or_else(|| Error::config(key, &expected("a number", &v)))
+    };
+    let debug = get(cfg, "debug", "debug", true)?;
+    let debug = if debug.is_undefined() {
+        None
+    } else {
+        Some(
+            debug
+                .as_bool()
+                .ok_or_else(|| Error::config("debug", &expected("a boolean", &debug)))?,
+        )
+    };
+    let get_user = get(cfg, "getUser", "getUser", true)?;
+    let get_user = if get_user.is_undefined() {
+        None
+    } else {
+        Some(get_user.dyn_into::<Function>().map_err(|v| {
+            Error::config(
+                "getUser",
+                &expected("a function returning { userId } or { anonymousId }", &v),
+            )
+        })?)
+    };
+    Ok((
+        ConfigInput {
+            api_url: string("apiUrl")?,
+            api_key: string("apiKey")?,
+            flush_at: number("flushAt")?,
+            flush_interval_ms: number("flushIntervalMs")?,
+            max_queue_events: number("maxQueueEvents")?,
+            max_queue_bytes: number("maxQueueBytes")?,
+            max_event_bytes: number("maxEventBytes")?,
+            max_batch_bytes: number("maxBatchBytes")?,
+            request_timeout_ms: number("requestTimeoutMs")?,
+            debug,
+        },
+        get_user,
+    ))
+}
+
+fn json_field(obj: &JsValue, key: &str, prefix: &str) -> Result<Option<String>, Error> {
+    let field = field_name(prefix, key);
+    let v = get(obj, key, &field, false)?;
+    to_json(&v).map_err(|e| {
+        let msg = e
+            .as_string()
+            .unwrap_or_else(|| "could not be serialized".to_string());
+        Error::argument(&field, &msg)
+    })
+}
+
+fn timestamp_field(obj: &JsValue, prefix: &str) -> Result<Option<String>, Error> {
+    let field = field_name(prefix, "timestamp");
+    let v = get(obj, "timestamp", &field, false)?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    let exp = "expected a Date, epoch milliseconds, or an RFC 3339 string";
+    let ms = if let Some(d) = v.dyn_ref::<js_sys::Date>() {
+        d.get_time()
+    } else if let Some(n) = v.as_f64() {
+        n
+    } else if let Some(s) = v.as_string() {
+        return match parse_rfc3339(&s) {
+            Some(_) => Ok(Some(s)),
+            None => Err(Error::argument(&field, exp)),
+        };
+    } else {
+        return Err(Error::argument(&field, &expected(exp, &v)));
+    };
+    // Years 0 to 9999 only; beyond that is a bug in the caller.
+    if !(ms.is_finite() && (-62_167_219_200_000.0..=253_402_300_799_999.0).contains(&ms)) {
+        return Err(Error::argument(&field, exp));
+    }
+    Ok(Some(format_iso8601(ms)))
+}
+
+fn arg_object(arg: &JsValue, call: &str, required: bool) -> Result<Option<JsValue>, Error> {
+    if (arg.is_undefined() || arg.is_null()) && !required {
+        return Ok(None);
+    }
+    if !arg.is_object() || Array::is_array(arg) || arg.is_function() {
+        return Err(Error::argument(call, &expected("an object", arg)));
+    }
+    Ok(Some(arg.clone()))
+}
+
+// ---- the client --------------------------------------------------------------------------
+
+#[wasm_bindgen]
+impl SegOpsClient {
+    /// Creates a client. Throws a `SegOpsError` with `code` and `field` on a bad config.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: JsValue) -> Result<SegOpsClient, JsValue> {
+        SegOpsClient::create(&config).map_err(|e| js_error(&e))
+    }
+
+    fn create(config: &JsValue) -> Result<SegOpsClient, Error> {
+        let (input, get_user) = read_config(config)?;
+        let config = Config::from_input(input)?;
+        if config.key_kind == KeyKind::Secret && is_browser() {
+            console_warn(
+                "SegOps: a secret sk_ key is being used in a browser, where anyone can read it and send or read your data with it. Use a public pk_ key in browsers; keep sk_ keys on servers.",
+            );
+        }
+        let mut random = RandomPool::new();
+        let seed = u64::from_le_bytes(random.take::<8>());
+        let core = Pipeline::new(
+            config,
+            batch_context_json(LIBRARY_NAME, LIBRARY_VERSION),
+            seed,
+        )?;
+        let anonymous_id = match storage_get(ANONYMOUS_ID_KEY) {
+            Some(id) if check_id("anonymousId", &id).is_ok() => id,
+            _ => {
+                let id = uuid_v4(random.take::<16>());
+                storage_set(ANONYMOUS_ID_KEY, &id);
+                id
+            }
+        };
+        Ok(SegOpsClient {
+            inner: Rc::new(RefCell::new(Inner {
+                core,
+                get_user,
+                anonymous_id,
+                identified: None,
+                random,
+                timer: None,
+                pump_queued: false,
+                waiters: Vec::new(),
+                shut_down: false,
+            })),
+        })
+    }
+
+    /// `track({ eventType, userId?, anonymousId?, properties?, timestamp? })`
+    pub fn track(&self, event: JsValue) -> Result<(), JsValue> {
+        self.record_track(&event).map_err(|e| js_error(&e))
+    }
+
+    /// `identify({ userId, anonymousId?, traits?, timestamp? })`
+    pub fn identify(&self, event: JsValue) -> Result<(), JsValue> {
+        self.record_identify(&event).map_err(|e| js_error(&e))
+    }
+
+    /// `page({ name?, userId?, anonymousId?, properties?, timestamp? })`
+    pub fn page(&self, event: JsValue) -> Result<(), JsValue> {
+        self.record_page(&event).map_err(|e| js_error(&e))
+    }
+
+    /// Resolves when everything recorded before the call was delivered or given up on.
+    pub fn flush(&self) -> Result<Promise, JsValue> {
+        if self.inner.borrow().shut_down {
+            return Err(js_error(&Error::ShutDown));
+        }
+        let target = self.inner.borrow_mut().core.request_flush();
+        Ok(self.wait_for(target))
+    }
+
+    /// Stops the timer once everything recorded is delivered or given up on; later calls throw.
+    /// Calling it again returns a promise for the same completion.
+    pub fn shutdown(&self) -> Promise {
+        let target = {
+            let mut inner = self.inner.borrow_mut();
+            inner.shut_down = true;
+            inner.core.begin_shutdown()
+        };
+        self.wait_for(target)
+    }
+
+    /// Counts of what happened; see the README for the fields.
+    pub fn stats(&self) -> JsValue {
+        let inner = self.inner.borrow();
+        let core = &inner.core;
+        let s = core.stats();
+        let out = Object::new();
+        let set = |o: &Object, k: &str, v: JsValue| {
+            let _ = Reflect::set(o, &JsValue::from_str(k), &v);
+        };
+        set(&out, "recorded", (s.recorded as f64).into());
+        set(&out, "queued", (core.queued() as f64).into());
+        set(&out, "pending", (core.pending() as f64).into());
+        set(&out, "sent", (s.sent as f64).into());
+        set(&out, "duplicates", (s.duplicates as f64).into());
+        set(&out, "retried", (s.retried as f64).into());
+        set(&out, "requests", (s.requests as f64).into());
+        set(&out, "bytesSent", (s.bytes_sent as f64).into());
+        let dropped = Object::new();
+        for (reason, n) in &s.dropped {
+            set(&dropped, reason, (*n as f64).into());
+        }
+        set(&out, "dropped", dropped.into());
+        set(&out, "droppedTotal", (s.dropped_total() as f64).into());
+        let pair = |code: &str, message: &str| {
+            let o = Object::new();
+            set(&o, "code", code.into());
+            set(&o, "message", message.into());
+            JsValue::from(o)
+        };
+        set(
+            &out,
+            "lastError",
+            s.last_error
+                .as_ref()
+                .map_or(JsValue::NULL, |(c, m)| pair(c, m)),
+        );
+        set(
+            &out,
+            "halted",
+            core.halted()
+                .map_or(JsValue::NULL, |h| pair(&h.code, &h.message)),
+        );
+        out.into()
+    }
+
+    /// The anonymous id of this visitor (kept in localStorage in browsers).
+    #[wasm_bindgen(getter, js_name = anonymousId)]
+    pub fn anonymous_id(&self) -> String {
+        self.inner.borrow().anonymous_id.clone()
+    }
+}
+
+impl SegOpsClient {
+    fn check_open(&self) -> Result<(), Error> {
+        if self.inner.borrow().shut_down {
+            Err(Error::ShutDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The identity for a call: explicit ids, else `getUser()`, else `identify()`'s user, else
+    /// the anonymous visitor. Calls app code, so no borrow is held.
+    fn identity(
+        &self,
+        user_id: Option<String>,
+        anonymous_id: Option<String>,
+        call: &str,
+    ) -> Result<Identity, Error> {
+        let (get_user, own_anon, identified) = {
+            let inner = self.inner.borrow();
+            (
+                inner.get_user.clone(),
+                inner.anonymous_id.clone(),
+                inner.identified.clone(),
+            )
+        };
+        let (user_id, anonymous_id) = if user_id.is_some() || anonymous_id.is_some() {
+            (user_id, anonymous_id)
+        } else if let Some(f) = get_user {
+            let v = f.call0(&JsValue::NULL).map_err(|_| {
+                Error::config(
+                    "getUser",
+                    "threw an exception; it must return { userId } or { anonymousId }",
+                )
+            })?;
+            if v.is_undefined() || v.is_null() {
+                (identified, None)
+            } else if v.is_object() {
+                (
+                    opt_string(&v, "userId", "getUser().")?,
+                    opt_string(&v, "anonymousId", "getUser().")?,
+                )
+            } else {
+                return Err(Error::config(
+                    "getUser",
+                    &expected("a returned { userId } or { anonymousId }", &v),
+                ));
+            }
+        } else {
+            (identified, None)
+        };
+        let anon_field = field_name(call, ".anonymousId");
+        let user_field = field_name(call, ".userId");
+        if let Some(a) = &anonymous_id {
+            check_id(&anon_field, a)?;
+        }
+        Ok(match user_id {
+            Some(user_id) => {
+                check_id(&user_field, &user_id)?;
+                Identity::User {
+                    user_id,
+                    anonymous_id: Some(anonymous_id.unwrap_or(own_anon)),
+                }
+            }
+            None => Identity::Anonymous {
+                anonymous_id: anonymous_id.unwrap_or(own_anon),
+            },
+        })
+    }
+
+    fn record_track(&self, arg: &JsValue) -> Result<(), Error> {
+        self.check_open()?;
+        let Some(arg) = arg_object(arg, "track", true)? else {
+            return Err(Error::argument(
+                "track",
+                "expected an object such as { eventType }",
+            ));
+        };
+        check_keys(
+            &arg,
+            &[
+                "eventType",
+                "userId",
+                "anonymousId",
+                "properties",
+                "timestamp",
+            ],
+            "track.",
+            false,
+        )?;
+        let event_type = opt_string(&arg, "eventType", "track.")?
+            .ok_or_else(|| Error::argument("track.eventType", "is required: a non-empty string"))?;
+        check_event_type("track.eventType", &event_type)?;
+        let properties = json_field(&arg, "properties", "track.")?;
+        let timestamp = timestamp_field(&arg, "track.")?;
+        let identity = self.identity(
+            opt_string(&arg, "userId", "track.")?,
+            opt_string(&arg, "anonymousId", "track.")?,
+            "track",
+        )?;
+        self.record(
+            EventKind::Track,
+            event_type,
+            identity,
+            timestamp,
+            properties,
+            None,
+        )
+    }
+
+    fn record_identify(&self, arg: &JsValue) -> Result<(), Error> {
+        self.check_open()?;
+        let Some(arg) = arg_object(arg, "identify", true)? else {
+            return Err(Error::argument(
+                "identify",
+                "expected an object such as { userId }",
+            ));
+        };
+        check_keys(
+            &arg,
+            &["userId", "anonymousId", "traits", "timestamp"],
+            "identify.",
+            false,
+        )?;
+        let user_id = opt_string(&arg, "userId", "identify.")?
+            .ok_or_else(|| Error::argument("identify.userId", "is required: a non-empty string"))?;
+        check_id("identify.userId", &user_id)?;
+        let traits = json_field(&arg, "traits", "identify.")?;
+        let timestamp = timestamp_field(&arg, "identify.")?;
+        let identity = self.identity(
+            Some(user_id.clone()),
+            opt_string(&arg, "anonymousId", "identify.")?,
+            "identify",
+        )?;
+        self.record(
+            EventKind::Identify,
+            "identify".into(),
+            identity,
+            timestamp,
+            None,
+            traits,
+        )?;
+        self.inner.borrow_mut().identified = Some(user_id);
+        Ok(())
+    }
+
+    fn record_page(&self, arg: &JsValue) -> Result<(), Error> {
+        self.check_open()?;
+        let arg = arg_object(arg, "page", false)?;
+        let (name, properties, timestamp, user_id, anonymous_id) = match &arg {
+            None => (None, None, None, None, None),
+            Some(a) => {
+                check_keys(
+                    a,
+                    &["name", "userId", "anonymousId", "properties", "timestamp"],
+                    "page.",
+                    false,
+                )?;
+                (
+                    opt_string(a, "name", "page.")?,
+                    json_field(a, "properties", "page.")?,
+                    timestamp_field(a, "page.")?,
+                    opt_string(a, "userId", "page.")?,
+                    opt_string(a, "anonymousId", "page.")?,
+                )
+            }
+        };
+        // The page name travels as properties.name.
+        let properties = match name {
+            None => properties,
+            Some(name) => {
+                let mut p = String::from("{\"name\":");
+                crate::json::write_str(&mut p, &name);
+                match properties.as_deref() {
+                    None | Some("{}") => p.push('}'),
+                    Some(rest) => {
+                        p.push(',');
+                        p.push_str(rest.get(1..).unwrap_or("}"));
+                    }
+                }
+                Some(p)
+            }
+        };
+        let identity = self.identity(user_id, anonymous_id, "page")?;
+        self.record(
+            EventKind::Page,
+            "page_viewed".into(),
+            identity,
+            timestamp,
+            properties,
+            None,
+        )
+    }
+
+    fn record(
+        &self,
+        kind: EventKind,
+        event_type: String,
+        identity: Identity,
+        timestamp: Option<String>,
+        properties: Option<String>,
+        traits: Option<String>,
+    ) -> Result<(), Error> {
+        let now = now();
+        let context = page_json();
+        let mut inner = self.inner.borrow_mut();
+        let message_id = uuid_v4(inner.random.take::<16>());
+        let event = EventInput {
+            kind,
+            event_type,
+            identity,
+            timestamp: timestamp.unwrap_or_else(|| format_iso8601(now)),
+            properties: properties.map(|p| crate::json::fix_lone_surrogates(&p).into_owned()),
+            traits: traits.map(|t| crate::json::fix_lone_surrogates(&t).into_owned()),
+            context,
+        };
+        inner.core.enqueue(&message_id, event, now)?;
+        let wake = inner.core.next_wake(now);
+        drop(inner);
+        self.schedule(wake, now);
+        Ok(())
+    }
+
+    /// After a call changed what is due: pump now (after the current task's synchronous work,
+    /// so a burst goes out as one batch) or make sure the timer is set.
+    fn schedule(&self, wake: Option<f64>, now: f64) {
+        let Some(at) = wake else { return };
+        let mut inner = self.inner.borrow_mut();
+        if at <= now {
+            if !inner.pump_queued {
+                inner.pump_queued = true;
+                let rc = self.inner.clone();
+                spawn_local(async move { pump(&rc) });
+            }
+        } else if inner.timer.as_ref().is_none_or(|t| t.at > at) {
+            arm_timer(&mut inner, at, now, Rc::downgrade(&self.inner));
+        }
+    }
+
+    fn wait_for(&self, target: u64) -> Promise {
+        let rc = self.inner.clone();
+        let promise = Promise::new(&mut |resolve, _reject| {
+            rc.borrow_mut().waiters.push((target, resolve));
+        });
+        let mut inner = self.inner.borrow_mut();
+        if !inner.pump_queued {
+            inner.pump_queued = true;
+            let rc = self.inner.clone();
+            spawn_local(async move { pump(&rc) });
+        }
+        promise
+    }
+}
+
+fn arm_timer(inner: &mut Inner, at: f64, now: f64, weak: Weak<RefCell<Inner>>) {
+    let callback = Closure::<dyn FnMut()>::new(move || {
+        if let Some(rc) = weak.upgrade() {
+            // Pump outside this callback, so the pump may replace (drop) this timer.
+            spawn_local(async move { pump(&rc) });
+        }
+    });
+    let id = set_timer(&callback, (at - now).max(0.0));
+    inner.timer = Some(Timer {
+        at,
+        id,
+        _callback: callback,
+    });
+}
+
+/// Sends what is due, resolves settled flushes, prints logs and sets the timer.
+fn pump(rc: &Rc<RefCell<Inner>>) {
+    let now = now();
+    let (requests, resolved, logs) = {
+        let mut guard = rc.borrow_mut();
+        let inner = &mut *guard;
+        inner.pump_queued = false;
+        let mut requests = Vec::new();
+        while let Some(r) = inner.core.poll_request(now) {
+            requests.push(r);
+        }
+        let mut resolved = Vec::new();
+        let core = &inner.core;
+        inner.waiters.retain(|(target, resolve)| {
+            if core.is_flushed(*target) {
+                resolved.push(resolve.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let logs = inner.core.take_logs();
+        let idle = inner.shut_down && inner.waiters.is_empty() && requests.is_empty();
+        match inner.core.next_wake(now) {
+            Some(at) if !idle => {
+                if inner.timer.as_ref().is_none_or(|t| t.at != at) {
+                    arm_timer(inner, at, now, Rc::downgrade(rc));
+                }
+            }
+            _ => inner.timer = None,
+        }
+        (requests, resolved, logs)
+    };
+    for log in logs {
+        match log.level {
+            Level::Debug => console_log(&log.message),
+            Level::Warn => console_warn(&log.message),
+            Level::Error => console_error(&log.message),
+        }
+    }
+    for request in requests {
+        let rc = rc.clone();
+        spawn_local(async move {
+            let result = http(&request).await;
+            rc.borrow_mut()
+                .core
+                .on_result(request.id, result, now_after());
+            pump(&rc);
+        });
+    }
+    for resolve in resolved {
+        let _ = resolve.call0(&JsValue::UNDEFINED);
+    }
+}
+
+fn now_after() -> f64 {
+    now()
+}
+
+async fn http(req: &Request) -> HttpResult {
+    let promise = send(
+        &req.url,
+        &req.authorization,
+        &req.body,
+        req.keepalive,
+        req.timeout_ms,
+    );
+    let answer = match JsFuture::from(promise).await {
+        Ok(v) => v,
+        Err(e) => return HttpResult::Network(e.as_string().unwrap_or_default()),
+    };
+    let answer: Array = answer.unchecked_into();
+    let status = answer.get(0).as_f64().unwrap_or(0.0);
+    let text = answer.get(2).as_string().unwrap_or_default();
+    if status < 0.0 {
+        HttpResult::Timeout
+    } else if (1.0..=999.0).contains(&status) {
+        HttpResult::Response {
+            status: status as u16,
+            retry_after: answer.get(1).as_string(),
+            body: text,
+        }
+    } else {
+        HttpResult::Network(text)
+    }
+}

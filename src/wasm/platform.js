@@ -1,0 +1,131 @@
+// The platform layer's JavaScript half: every browser or Node API the SDK uses is reached from
+// here, so that the Rust edge (src/wasm/mod.rs) deals in strings and numbers, and nothing is
+// touched at import time (safe in Node and during server-side rendering).
+
+export function isBrowser() {
+  return typeof window !== "undefined" && typeof document !== "undefined";
+}
+
+export function fillRandom(buf) {
+  globalThis.crypto.getRandomValues(buf);
+}
+
+// setTimeout that never keeps a Node process alive.
+export function setTimer(cb, ms) {
+  const t = setTimeout(cb, ms);
+  if (t && typeof t.unref === "function") t.unref();
+  return t;
+}
+
+export function clearTimer(t) {
+  clearTimeout(t);
+}
+
+// POST a JSON body. Never rejects: resolves to [status, retryAfter, text] where status 0 is a
+// network failure (text says why) and -1 a timeout.
+export function send(url, authorization, body, keepalive, timeoutMs) {
+  const ctl = typeof AbortController === "function" ? new AbortController() : null;
+  let timedOut = false;
+  const timer = ctl ? setTimer(() => { timedOut = true; ctl.abort(); }, timeoutMs) : null;
+  let p;
+  try {
+    p = fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization },
+      body,
+      keepalive,
+      credentials: "omit",
+      signal: ctl ? ctl.signal : undefined,
+    });
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  return p
+    .then((r) => r.text().then((t) => [r.status, r.headers.get("retry-after"), t]))
+    .catch((e) => [timedOut ? -1 : 0, null, String((e && e.message) || e)])
+    .finally(() => { if (timer !== null) clearTimeout(timer); });
+}
+
+// JSON text of a plain object, or undefined for null/undefined. Throws a message string naming
+// what JSON cannot carry. NaN and Infinity become null and undefined values are left out, as
+// JSON.stringify does.
+export function toJson(value) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw "expected an object, got " + (Array.isArray(value) ? "an array" : typeof value);
+  }
+  let bad = null;
+  let text;
+  try {
+    text = JSON.stringify(value, function (key, v) {
+      const t = typeof v;
+      if (t === "function" || t === "symbol" || t === "bigint") {
+        bad = "the value at key \"" + key + "\" is a " + t + ", which JSON cannot carry";
+        throw bad;
+      }
+      return v;
+    });
+  } catch (e) {
+    if (bad) throw bad;
+    if (e instanceof RangeError) throw "too deeply nested to serialize";
+    if (e instanceof TypeError && /circular|cyclic/i.test(e.message)) throw "contains a cycle, which JSON cannot carry";
+    throw "could not be serialized: " + ((e && e.message) || e);
+  }
+  return text;
+}
+
+// Page context for each event: {"page":{url,path,search,title,referrer}} as JSON, cached until
+// the URL or title changes (SPA navigations change both without a reload).
+let lastHref = null, lastTitle = null, lastPage = undefined;
+export function pageJson() {
+  if (!isBrowser()) return undefined;
+  const l = window.location, t = document.title;
+  if (l.href !== lastHref || t !== lastTitle) {
+    lastHref = l.href;
+    lastTitle = t;
+    lastPage = JSON.stringify({ page: { url: l.href, path: l.pathname, search: l.search, title: t, referrer: document.referrer } });
+  }
+  return lastPage;
+}
+
+// Context common to every batch of a client, sent once per batch.
+export function batchContextJson(name, version) {
+  const ctx = { library: { name, version } };
+  try {
+    const o = Intl.DateTimeFormat().resolvedOptions();
+    ctx.locale = (typeof navigator !== "undefined" && navigator.language) || o.locale;
+    ctx.timezone = o.timeZone;
+  } catch (_) { /* Intl missing: leave the fields out */ }
+  if (isBrowser()) {
+    ctx.userAgent = navigator.userAgent;
+  } else if (typeof process !== "undefined" && process.versions && process.versions.node) {
+    ctx.runtime = { name: "node", version: process.versions.node };
+  }
+  return JSON.stringify(ctx);
+}
+
+export function storageGet(key) {
+  try {
+    return isBrowser() && window.localStorage ? window.localStorage.getItem(key) : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+export function storageSet(key, value) {
+  try {
+    if (isBrowser() && window.localStorage) {
+      window.localStorage.setItem(key, value);
+      return true;
+    }
+  } catch (_) { /* full, disabled or private mode */ }
+  return false;
+}
+
+export function makeError(message, code, field) {
+  const e = new Error(message);
+  e.name = "SegOpsError";
+  e.code = code;
+  if (field) e.field = field;
+  return e;
+}

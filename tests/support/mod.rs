@@ -1,0 +1,264 @@
+//! Shared helpers of the wasm-bindgen-test suites: talking to the emulator that
+//! `cargo xtask test` started (its URL and dev keys reach the tests at compile time), building
+//! JS values, waiting, and watching the console.
+#![allow(dead_code)]
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use segops_sdk::wasm::SegOpsClient;
+
+fn required(name: &str, value: Option<&'static str>) -> &'static str {
+    value.unwrap_or_else(|| {
+        panic!(
+            "{name} was not set when this test was compiled: run the tests with `cargo xtask test`"
+        )
+    })
+}
+
+pub fn api_url() -> &'static str {
+    required("SEGOPS_TEST_API_URL", option_env!("SEGOPS_TEST_API_URL"))
+}
+pub fn owner_email() -> &'static str {
+    required(
+        "SEGOPS_TEST_OWNER_EMAIL",
+        option_env!("SEGOPS_TEST_OWNER_EMAIL"),
+    )
+}
+pub fn owner_password() -> &'static str {
+    required(
+        "SEGOPS_TEST_OWNER_PASSWORD",
+        option_env!("SEGOPS_TEST_OWNER_PASSWORD"),
+    )
+}
+pub fn secret_key() -> &'static str {
+    required(
+        "SEGOPS_TEST_SECRET_KEY",
+        option_env!("SEGOPS_TEST_SECRET_KEY"),
+    )
+}
+
+#[wasm_bindgen(inline_js = r#"
+export async function request(method, url, authorization, body) {
+  const headers = {};
+  if (authorization) headers.authorization = authorization;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const r = await fetch(url, { method, headers, body });
+  const text = await r.text();
+  return [r.status, text];
+}
+export function isBrowser() { return typeof window !== "undefined" && typeof document !== "undefined"; }
+export function captureConsole(method) {
+  const original = console[method];
+  const calls = [];
+  console[method] = (...args) => { calls.push(args.map(String).join(" ")); };
+  return { calls, restore() { console[method] = original; } };
+}
+export function cyclic() { const o = { a: 1 }; o.self = o; return { eventType: "x", properties: o }; }
+export function withFunction() { return { eventType: "x", properties: { onClick() {} } }; }
+export function withBigInt() { return { eventType: "x", properties: { n: 10n } }; }
+export function withSymbol() { return { eventType: "x", properties: { s: Symbol("s") } }; }
+export function throwingGetter() { return { eventType: "x", get properties() { throw new Error("boom"); } }; }
+export function withGetUser(config, user) { config.getUser = () => user; return config; }
+export function withThrowingGetUser(config) { config.getUser = () => { throw new Error("no user"); }; return config; }
+export function errorCode(e) { return e && e.code; }
+export function errorField(e) { return e && e.field; }
+export function errorMessage(e) { return e && e.message; }
+export function errorName(e) { return e && e.name; }
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = request)]
+    fn js_request(
+        method: &str,
+        url: &str,
+        authorization: Option<String>,
+        body: Option<String>,
+    ) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = isBrowser)]
+    pub fn is_browser() -> bool;
+    #[wasm_bindgen(js_name = captureConsole)]
+    pub fn capture_console(method: &str) -> ConsoleCapture;
+    pub type ConsoleCapture;
+    #[wasm_bindgen(method, getter)]
+    pub fn calls(this: &ConsoleCapture) -> js_sys::Array;
+    #[wasm_bindgen(method)]
+    pub fn restore(this: &ConsoleCapture);
+    pub fn cyclic() -> JsValue;
+    #[wasm_bindgen(js_name = withFunction)]
+    pub fn with_function() -> JsValue;
+    #[wasm_bindgen(js_name = withBigInt)]
+    pub fn with_bigint() -> JsValue;
+    #[wasm_bindgen(js_name = withSymbol)]
+    pub fn with_symbol() -> JsValue;
+    #[wasm_bindgen(js_name = throwingGetter)]
+    pub fn throwing_getter() -> JsValue;
+    #[wasm_bindgen(js_name = withGetUser)]
+    pub fn with_get_user(config: JsValue, user: JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = withThrowingGetUser)]
+    pub fn with_throwing_get_user(config: JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = errorCode)]
+    pub fn error_code(e: &JsValue) -> Option<String>;
+    #[wasm_bindgen(js_name = errorField)]
+    pub fn error_field(e: &JsValue) -> Option<String>;
+    #[wasm_bindgen(js_name = errorMessage)]
+    pub fn error_message(e: &JsValue) -> Option<String>;
+    #[wasm_bindgen(js_name = errorName)]
+    pub fn error_name(e: &JsValue) -> Option<String>;
+}
+
+/// A JS value from JSON text.
+pub fn js(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).unwrap_or_else(|_| panic!("bad JSON in test: {json}"))
+}
+
+pub fn get(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+pub fn num(v: &JsValue, key: &str) -> f64 {
+    get(v, key).as_f64().unwrap_or(0.0)
+}
+
+pub fn string(v: &JsValue, key: &str) -> Option<String> {
+    get(v, key).as_string()
+}
+
+/// Waits `ms` milliseconds.
+pub async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// Calls the API; returns the status and the parsed body (undefined when not JSON).
+pub async fn call(
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&str>,
+) -> (u16, JsValue) {
+    let url = format!("{}{}", api_url(), path);
+    let answer = JsFuture::from(js_request(
+        method,
+        &url,
+        authorization.map(str::to_string),
+        body.map(str::to_string),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{method} {url}: {e:?}"));
+    let answer: js_sys::Array = answer.unchecked_into();
+    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+    let text = answer.get(1).as_string().unwrap_or_default();
+    (
+        status,
+        js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED),
+    )
+}
+
+/// `Bearer <owner token>` for the dev owner.
+pub async fn owner() -> String {
+    let body = format!(
+        r#"{{"email":"{}","password":"{}"}}"#,
+        owner_email(),
+        owner_password()
+    );
+    let (status, v) = call("POST", "/api/auth/login/", None, Some(&body)).await;
+    assert_eq!(status, 200, "login");
+    format!("Bearer {}", string(&v, "token").expect("token"))
+}
+
+/// Creates a key of `kind` ("secret" or "public") and returns `(id, key)`.
+pub async fn create_key(kind: &str, extra: &str) -> (String, String) {
+    let auth = owner().await;
+    let body = format!(r#"{{"name":"test","tenant_slug":"acme","kind":"{kind}"{extra}}}"#);
+    let (status, v) = call("POST", "/api/auth/api-keys/", Some(&auth), Some(&body)).await;
+    assert_eq!(status, 201, "create key: {:?}", js_sys::JSON::stringify(&v));
+    (string(&v, "id").unwrap(), string(&v, "key").unwrap())
+}
+
+pub async fn revoke_key(id: &str) {
+    let auth = owner().await;
+    let (status, _) = call(
+        "DELETE",
+        &format!("/api/auth/api-keys/{id}/"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "revoke");
+}
+
+/// Every stored event whose `properties.run` is `run`.
+pub async fn stored_events(run: &str) -> Vec<JsValue> {
+    let auth = owner().await;
+    let mut after = 0f64;
+    let mut found = Vec::new();
+    loop {
+        let (status, v) = call(
+            "GET",
+            &format!("/api/events/?limit=1000&after={after}"),
+            Some(&auth),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "read events");
+        let events: js_sys::Array = get(&v, "events").unchecked_into();
+        if events.length() == 0 {
+            return found;
+        }
+        for e in events.iter() {
+            if string(&get(&e, "properties"), "run").as_deref() == Some(run) {
+                found.push(e);
+            }
+        }
+        after = num(&v, "next_after");
+    }
+}
+
+/// Injects a fault (docs/protocol.md, dev endpoints).
+pub async fn fault(spec: &str) {
+    let auth = owner().await;
+    let (status, _) = call("POST", "/api/dev/faults/", Some(&auth), Some(spec)).await;
+    assert_eq!(status, 201, "fault {spec}");
+}
+
+pub async fn clear_faults() {
+    let auth = owner().await;
+    let (status, _) = call("DELETE", "/api/dev/faults/", Some(&auth), None).await;
+    assert_eq!(status, 200);
+}
+
+/// A fresh run id, so that a test finds its own events among everyone's.
+pub fn run_id(name: &str) -> String {
+    format!("{name}-{}", js_sys::Math::random().to_bits())
+}
+
+/// A config for the test emulator with a secret key, plus `extra` JSON fields.
+pub fn config(key: &str, extra: &str) -> JsValue {
+    js(&format!(
+        r#"{{"apiUrl":"{}","apiKey":"{key}"{extra}}}"#,
+        api_url()
+    ))
+}
+
+pub fn client(key: &str, extra: &str) -> SegOpsClient {
+    SegOpsClient::new(config(key, extra))
+        .unwrap_or_else(|e| panic!("client: {:?}", error_message(&e)))
+}
+
+pub async fn flush(c: &SegOpsClient) {
+    JsFuture::from(c.flush().expect("flush"))
+        .await
+        .expect("flush resolves");
+}
+
+/// Asserts that `events` hold each of `expected` message-wise exactly once.
+pub fn assert_unique(events: &[JsValue], expected: usize) {
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| string(e, "message_id").expect("message_id"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len(), "an event was stored twice");
+    assert_eq!(events.len(), expected, "stored events");
+}
