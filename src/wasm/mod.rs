@@ -30,7 +30,7 @@ extern "C" {
     #[wasm_bindgen(js_name = fillRandom)]
     fn fill_random(buf: &mut [u8]);
     #[wasm_bindgen(js_name = setTimer)]
-    fn set_timer(cb: &Closure<dyn FnMut()>, ms: f64) -> JsValue;
+    fn set_timer(cb: &Closure<dyn FnMut()>, ms: f64, keep_alive: bool) -> JsValue;
     #[wasm_bindgen(js_name = clearTimer)]
     fn clear_timer(t: &JsValue);
     fn send(
@@ -103,9 +103,11 @@ impl RandomPool {
     }
 }
 
-/// A `setTimeout` that is cleared when dropped (and never keeps Node alive).
+/// A `setTimeout` that is cleared when dropped. In Node it keeps the process alive only while
+/// a `flush()` or `shutdown()` promise waits on it.
 struct Timer {
     at: f64,
+    keep_alive: bool,
     id: JsValue,
     _callback: Closure<dyn FnMut()>,
 }
@@ -723,15 +725,21 @@ impl SegOpsClient {
 }
 
 fn arm_timer(inner: &mut Inner, at: f64, now: f64, weak: Weak<RefCell<Inner>>) {
+    let keep_alive = !inner.waiters.is_empty();
     let callback = Closure::<dyn FnMut()>::new(move || {
         if let Some(rc) = weak.upgrade() {
-            // Pump outside this callback, so the pump may replace (drop) this timer.
-            spawn_local(async move { pump(&rc) });
+            // Outside this callback, forget the fired timer (so the pump arms a new one even
+            // for the same instant: timers may fire a millisecond early) and pump.
+            spawn_local(async move {
+                rc.borrow_mut().timer = None;
+                pump(&rc);
+            });
         }
     });
-    let id = set_timer(&callback, (at - now).max(0.0));
+    let id = set_timer(&callback, (at - now).max(0.0), keep_alive);
     inner.timer = Some(Timer {
         at,
+        keep_alive,
         id,
         _callback: callback,
     });
@@ -762,7 +770,12 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
         let idle = inner.shut_down && inner.waiters.is_empty() && requests.is_empty();
         match inner.core.next_wake(now) {
             Some(at) if !idle => {
-                if inner.timer.as_ref().is_none_or(|t| t.at != at) {
+                let keep_alive = !inner.waiters.is_empty();
+                if inner
+                    .timer
+                    .as_ref()
+                    .is_none_or(|t| t.at != at || t.keep_alive != keep_alive)
+                {
                     arm_timer(inner, at, now, Rc::downgrade(rc));
                 }
             }

@@ -10,10 +10,11 @@ export function fillRandom(buf) {
   globalThis.crypto.getRandomValues(buf);
 }
 
-// setTimeout that never keeps a Node process alive.
-export function setTimer(cb, ms) {
+// setTimeout that keeps a Node process alive only when asked: the background flush timer must
+// not hold a script open, but a timer someone awaits (a flush() in backoff) must.
+export function setTimer(cb, ms, keepAlive) {
   const t = setTimeout(cb, ms);
-  if (t && typeof t.unref === "function") t.unref();
+  if (!keepAlive && t && typeof t.unref === "function") t.unref();
   return t;
 }
 
@@ -26,7 +27,7 @@ export function clearTimer(t) {
 export function send(url, authorization, body, keepalive, timeoutMs) {
   const ctl = typeof AbortController === "function" ? new AbortController() : null;
   let timedOut = false;
-  const timer = ctl ? setTimer(() => { timedOut = true; ctl.abort(); }, timeoutMs) : null;
+  const timer = ctl ? setTimer(() => { timedOut = true; ctl.abort(); }, timeoutMs, false) : null;
   let p;
   try {
     p = fetch(url, {
