@@ -62,10 +62,11 @@ pub enum ConfigError {
     Bad(String),
 }
 
-fn truthy(v: &str) -> bool {
-    !matches!(
+/// `0`, `false`, `off` and `no` are off; anything else (empty included) is on.
+fn is_off(v: &str) -> bool {
+    matches!(
         v.trim().to_ascii_lowercase().as_str(),
-        "0" | "false" | "off" | "no" | ""
+        "0" | "false" | "off" | "no"
     )
 }
 
@@ -94,10 +95,10 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
-            log: env("SEGOPS_EMULATOR_LOG").is_some_and(|v| truthy(&v)),
+            log: env_nonempty("SEGOPS_EMULATOR_LOG").is_some_and(|v| !is_off(&v)),
             owner_secret: env_nonempty("SECRET_KEY"),
             session_secret: env_nonempty("SEGOPS_SESSION_JWT_SECRET"),
-            jwt_ingest: env("ENABLE_JWT_INGEST").is_none_or(|v| truthy(&v)),
+            jwt_ingest: env("ENABLE_JWT_INGEST").is_none_or(|v| !is_off(&v)),
         };
         let mut ttl = env_nonempty("SEGOPS_EMULATOR_SESSION_TTL");
         let mut flag_origins: Vec<String> = Vec::new();
@@ -199,6 +200,14 @@ mod tests {
         assert_eq!(c.db, ":memory:");
         assert_eq!(c.session_ttl, 5);
         assert!(!c.jwt_ingest);
+        for off in ["0", "false", "OFF", " no "] {
+            assert!(
+                !parse(&[], &[("ENABLE_JWT_INGEST", off)])
+                    .unwrap()
+                    .jwt_ingest
+            );
+        }
+        assert!(parse(&[], &[("ENABLE_JWT_INGEST", "")]).unwrap().jwt_ingest);
         let c = parse(
             &[],
             &[

@@ -12,11 +12,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Router;
+use futures_util::FutureExt;
 use http_body_util::BodyExt;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::panic::AssertUnwindSafe;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -194,17 +196,17 @@ async fn edge(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let dev = path.starts_with("/api/dev/");
     let fault = if dev { None } else { app.faults().pick(&path) };
     let mut resp = match fault {
-        None => next.run(req).await,
+        None => run_guarded(next, req).await,
         Some(f) => {
             app.stats().faults_applied += 1;
             if f.delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
             }
             match f.status {
-                None => next.run(req).await,
+                None => run_guarded(next, req).await,
                 Some(status) => {
                     if f.after_commit {
-                        drop(next.run(req).await);
+                        drop(run_guarded(next, req).await);
                     }
                     fault_response(&f, status)
                 }
@@ -234,6 +236,21 @@ async fn edge(State(app): State<Shared>, req: Request, next: Next) -> Response {
         );
     }
     resp
+}
+
+/// Runs the handler; a panic (a bug) becomes a 500 `internal_error` that still gets CORS.
+async fn run_guarded(next: Next, req: Request) -> Response {
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            ApiError::internal(format!("the handler panicked: {what}")).into_response()
+        }
+    }
 }
 
 fn fault_response(f: &Fault, status: u16) -> Response {

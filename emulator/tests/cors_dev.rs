@@ -310,14 +310,9 @@ fn fault_delay_only() {
         "{:?}",
         t.elapsed()
     );
-    // count defaulted to 1: the next one is quick.
-    let t = Instant::now();
+    // count defaulted to 1: the next one is not delayed.
     emu.track(&sk, &[event(&mid())]).expect(200, "");
-    assert!(
-        t.elapsed() < Duration::from_millis(400),
-        "{:?}",
-        t.elapsed()
-    );
+    assert_eq!(emu.stats(&owner)["faults_applied"], 1);
     // A delay with a status.
     emu.post(
         "/api/dev/faults/",

@@ -229,17 +229,21 @@ fn signed_user_ids() {
     mint(json!({"user_id": "alice", "user_id_sig": sign(secret, "alice", old), "user_id_ts": old}))
         .expect(403, "signature_expired");
     // The edges need the test and the server in the same second.
-    align_to_second();
-    let now = now_secs();
-    let future = now + 61;
-    mint(json!({"user_id": "alice", "user_id_sig": sign(secret, "alice", future), "user_id_ts": future}))
-        .expect(403, "signature_from_future");
-    let edge_future = now + 60;
-    mint(json!({"user_id": "alice", "user_id_sig": sign(secret, "alice", edge_future), "user_id_ts": edge_future}))
-        .expect(200, "");
-    let edge_old = now - 300;
-    mint(json!({"user_id": "alice", "user_id_sig": sign(secret, "alice", edge_old), "user_id_ts": edge_old}))
-        .expect(200, "");
+    let emu_ref = &emu;
+    let at = |offset: i64| {
+        move |now: i64| {
+            let ts = now + offset;
+            emu_ref.mint(
+                key,
+                Some(ORIGIN),
+                &json!({"user_id": "alice", "user_id_sig": sign(secret, "alice", ts), "user_id_ts": ts}),
+            )
+        }
+    };
+    within_one_second(at(61)).expect(403, "signature_from_future");
+    within_one_second(at(60)).expect(200, "");
+    within_one_second(at(-300)).expect(200, "");
+    within_one_second(at(-301)).expect(403, "signature_expired");
 
     // The dev signer stands in for an app's backend.
     let r = emu.post(
