@@ -5,12 +5,14 @@
 //! the only place that touches JavaScript: it converts JS values once on the way in and out and
 //! drives the core with the platform's fetch, clock and timers.
 
+pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod event;
 pub mod json;
 pub mod pipeline;
+pub mod sign;
 pub mod time;
 pub mod uuid;
 

@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 
+use crate::auth::{mint_body, Session, SessionKey, Signature, Transition};
 use crate::config::{Config, KeyKind};
 use crate::delivery::{backoff_ms, classify, HttpResult, Outcome, MAX_ATTEMPTS};
 use crate::error::Error;
@@ -57,6 +58,9 @@ pub mod reason {
     pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
     /// A 400 that named no events: the whole batch was unreadable to the server.
     pub const BAD_REQUEST: &str = "bad_request";
+    /// Events of an earlier identity whose session can no longer be minted (its signature
+    /// went stale or was refused after the app moved on to another identity).
+    pub const STALE_IDENTITY: &str = "stale_identity";
 }
 
 /// Counts of what happened, as `stats()` shows them.
@@ -74,6 +78,10 @@ pub struct Stats {
     pub requests: u64,
     /// Request body bytes sent.
     pub bytes_sent: u64,
+    /// Session tokens requested (public keys): first mints, renewals and re-mints.
+    pub mints: u64,
+    /// Of `mints`, those made because ingestion answered 401 to a token.
+    pub remints: u64,
     /// Dropped events by reason, in order of first occurrence.
     pub dropped: Vec<(String, u64)>,
     /// The last delivery problem, `(code, message)`.
@@ -109,7 +117,6 @@ impl Stats {
 struct Queued {
     seq: u64,
     json: String,
-    #[allow(dead_code)] // Batches are grouped by identity once sessions are per identity.
     identity: Identity,
 }
 
@@ -118,6 +125,18 @@ struct Batch {
     events: Vec<Queued>,
     /// Failed attempts so far.
     attempts: u32,
+    /// A 401 already caused a re-mint for this batch (public keys): the next one is final.
+    reminted: bool,
+}
+
+impl Batch {
+    fn new(events: Vec<Queued>, attempts: u32, reminted: bool) -> Batch {
+        Batch {
+            events,
+            attempts,
+            reminted,
+        }
+    }
 }
 
 /// Why sending stopped for good.
@@ -127,12 +146,28 @@ pub struct Halt {
     pub message: String,
 }
 
+/// How requests are authorized.
+enum Credentials {
+    /// `Authorization: ApiKey sk_...` on every request; a refusal stops all sending.
+    Secret {
+        header: String,
+        halted: Option<Halt>,
+    },
+    /// Session tokens per identity, minted with `Authorization: ApiKey pk_...`.
+    Public {
+        key_header: String,
+        sessions: Vec<Session>,
+        /// The identity of the latest recorded event: the one kept renewed.
+        current: Option<usize>,
+    },
+}
+
 const SENT_AT_SAMPLE: &str = "2026-11-24T03:01:16.123Z";
 
 /// The delivery engine of one client.
 pub struct Pipeline {
     cfg: Config,
-    authorization: String,
+    credentials: Credentials,
     /// JSON object text sent once per batch as its `context`, or empty.
     batch_context: String,
     queue: VecDeque<Queued>,
@@ -140,7 +175,8 @@ pub struct Pipeline {
     next_seq: u64,
     /// Batches to send before the queue: retries and split halves, oldest first.
     ready: VecDeque<Batch>,
-    in_flight: Option<(u64, Batch)>,
+    /// The ingestion request in flight, with its batch and (public keys) session index.
+    in_flight: Option<(u64, Batch, Option<usize>)>,
     /// No ingestion request before this time (backoff).
     not_before: f64,
     /// When the oldest queued event has waited `flushIntervalMs`.
@@ -148,7 +184,6 @@ pub struct Pipeline {
     /// Send without waiting until every event with a sequence number up to this one is out.
     flush_target: u64,
     shutting_down: bool,
-    halted: Option<Halt>,
     overflow_warned: bool,
     stats: Stats,
     rng: u64,
@@ -156,26 +191,32 @@ pub struct Pipeline {
     next_request_id: u64,
 }
 
+/// The source of the next ingestion batch.
+enum Source {
+    Ready,
+    Queue,
+}
+
 impl Pipeline {
     /// `batch_context` is a JSON object (text) sent once per batch, or empty for none. `seed`
     /// feeds the backoff jitter.
-    pub fn new(cfg: Config, batch_context: String, seed: u64) -> Result<Pipeline, Error> {
-        let authorization = match cfg.key_kind {
-            KeyKind::Secret => {
-                let mut h = String::from("ApiKey ");
-                h.push_str(&cfg.api_key);
-                h
-            }
-            KeyKind::Public => {
-                return Err(Error::config(
-                    "apiKey",
-                    "pk_ keys need the session handshake, which this build does not have yet; use an sk_ key on a server",
-                ))
-            }
+    pub fn new(cfg: Config, batch_context: String, seed: u64) -> Pipeline {
+        let mut header = String::from("ApiKey ");
+        header.push_str(&cfg.api_key);
+        let credentials = match cfg.key_kind {
+            KeyKind::Secret => Credentials::Secret {
+                header,
+                halted: None,
+            },
+            KeyKind::Public => Credentials::Public {
+                key_header: header,
+                sessions: Vec::new(),
+                current: None,
+            },
         };
-        Ok(Pipeline {
+        Pipeline {
             cfg,
-            authorization,
+            credentials,
             batch_context,
             queue: VecDeque::new(),
             queue_bytes: 0,
@@ -186,13 +227,12 @@ impl Pipeline {
             deadline: None,
             flush_target: 0,
             shutting_down: false,
-            halted: None,
             overflow_warned: false,
             stats: Stats::default(),
             rng: seed | 1,
             logs: Vec::new(),
             next_request_id: 1,
-        })
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -213,8 +253,15 @@ impl Pipeline {
     }
 
     /// Records an event. Fails without side effects when it is over `maxEventBytes`.
+    /// `signature` is the app's signature for a user identity (public keys that require one).
     /// Returns the sequence number given to it.
-    pub fn enqueue(&mut self, message_id: &str, event: EventInput, now: f64) -> Result<u64, Error> {
+    pub fn enqueue(
+        &mut self,
+        message_id: &str,
+        event: EventInput,
+        signature: Option<Signature>,
+        now: f64,
+    ) -> Result<u64, Error> {
         let json = encode(message_id, &event);
         let max = self.cfg.max_event_bytes as usize;
         if json.len() > max {
@@ -243,6 +290,18 @@ impl Pipeline {
                 );
             }
         }
+        if let Credentials::Public {
+            sessions, current, ..
+        } = &mut self.credentials
+        {
+            let i = session_index(sessions, &event.identity);
+            let session = &mut sessions[i];
+            session.last_activity = now;
+            if let (Some(sig), false) = (signature, session.key.anonymous) {
+                session.set_signature(sig);
+            }
+            *current = Some(i);
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queue_bytes += json.len();
@@ -266,43 +325,84 @@ impl Pipeline {
         target
     }
 
-    /// Flushes everything and stops accepting the idea of waiting: used by `shutdown()`.
+    /// Flushes everything without waiting for intervals: used by `shutdown()`.
     pub fn begin_shutdown(&mut self) -> u64 {
         self.shutting_down = true;
         self.request_flush()
     }
 
-    /// True when every event up to `target` was delivered or dropped, or when sending has
-    /// stopped for good (the events stay queued, and [`Pipeline::halted`] says why).
+    /// True when every event up to `target` was delivered or dropped, or can make no progress
+    /// (its key or session was refused: the events stay queued, and [`Pipeline::halted`] or
+    /// the stats say why).
     pub fn is_flushed(&self, target: u64) -> bool {
-        self.halted.is_some() || self.oldest_outstanding().is_none_or(|s| s > target)
-    }
-
-    fn oldest_outstanding(&self) -> Option<u64> {
-        let in_flight = self
+        if let Credentials::Secret {
+            halted: Some(_), ..
+        } = &self.credentials
+        {
+            return true;
+        }
+        let live = |e: &Queued| e.seq <= target && !self.refused(&e.identity);
+        !(self
             .in_flight
             .as_ref()
-            .and_then(|(_, b)| b.events.first())
-            .map(|e| e.seq);
-        let ready = self
-            .ready
-            .iter()
-            .filter_map(|b| b.events.first())
-            .map(|e| e.seq)
-            .min();
-        let queued = self.queue.front().map(|e| e.seq);
-        [in_flight, ready, queued].into_iter().flatten().min()
+            .is_some_and(|(_, b, _)| b.events.iter().any(live))
+            || self.ready.iter().any(|b| b.events.iter().any(live))
+            || self.queue.iter().take_while(|e| e.seq <= target).any(live))
     }
 
-    pub fn halted(&self) -> Option<&Halt> {
-        self.halted.as_ref()
+    /// True when the identity's session was refused (public keys).
+    fn refused(&self, identity: &Identity) -> bool {
+        match &self.credentials {
+            Credentials::Public { sessions, .. } => sessions
+                .iter()
+                .any(|s| s.is_failed() && s.key.matches(identity)),
+            Credentials::Secret { .. } => false,
+        }
+    }
+
+    /// Why sending stopped: the secret key was refused, or the current identity's session.
+    pub fn halted(&self) -> Option<Halt> {
+        match &self.credentials {
+            Credentials::Secret { halted, .. } => halted.clone(),
+            Credentials::Public {
+                sessions, current, ..
+            } => current
+                .and_then(|i| sessions.get(i))
+                .and_then(|s| match &s.state {
+                    crate::auth::State::Failed { code, message } => Some(Halt {
+                        code: code.clone(),
+                        message: message.clone(),
+                    }),
+                    _ => None,
+                }),
+        }
+    }
+
+    /// The current identity's token and the milliseconds it has left (public keys).
+    pub fn token_remaining_ms(&self, now: f64) -> Option<f64> {
+        match &self.credentials {
+            Credentials::Public {
+                sessions, current, ..
+            } => current
+                .and_then(|i| sessions.get(i))
+                .and_then(|s| match &s.state {
+                    crate::auth::State::Valid { expires_at, .. } if now < *expires_at => {
+                        Some(expires_at - now)
+                    }
+                    _ => None,
+                }),
+            Credentials::Secret { .. } => None,
+        }
     }
 
     /// Events waiting to be sent (queued, ready for a retry, or in flight).
     pub fn pending(&self) -> usize {
         self.queue.len()
             + self.ready.iter().map(|b| b.events.len()).sum::<usize>()
-            + self.in_flight.as_ref().map_or(0, |(_, b)| b.events.len())
+            + self
+                .in_flight
+                .as_ref()
+                .map_or(0, |(_, b, _)| b.events.len())
     }
 
     /// Events in the bounded queue.
@@ -333,18 +433,79 @@ impl Pipeline {
             || self.deadline.is_some_and(|d| now >= d)
     }
 
+    /// What the next ingestion batch would be: its source and (public keys) the index of the
+    /// session it needs. `None` when nothing is due, or everything due is refused.
+    fn candidate(&self, now: f64) -> Option<(Source, Option<usize>)> {
+        let sessions = match &self.credentials {
+            Credentials::Secret {
+                halted: Some(_), ..
+            } => return None,
+            Credentials::Secret { .. } => {
+                return if !self.ready.is_empty() {
+                    Some((Source::Ready, None))
+                } else if self.queue_due(now) {
+                    Some((Source::Queue, None))
+                } else {
+                    None
+                };
+            }
+            Credentials::Public { sessions, .. } => sessions,
+        };
+        let index = |identity: &Identity| sessions.iter().position(|s| s.key.matches(identity));
+        if let Some(b) = self.ready.front() {
+            if let Some(i) = b.events.first().and_then(|e| index(&e.identity)) {
+                return Some((Source::Ready, Some(i)));
+            }
+        }
+        if !self.queue_due(now) {
+            return None;
+        }
+        self.queue
+            .iter()
+            .filter_map(|e| index(&e.identity))
+            .find(|&i| !sessions[i].is_failed())
+            .map(|i| (Source::Queue, Some(i)))
+    }
+
     /// When the edge must call [`Pipeline::poll_request`] next, absent other activity:
     /// `None` for "nothing to do until an answer or a new event".
     pub fn next_wake(&self, now: f64) -> Option<f64> {
-        if self.halted.is_some() || self.in_flight.is_some() {
-            return None;
+        let mut wake: Option<f64> = None;
+        let mut consider = |t: f64| wake = Some(wake.map_or(t, |w: f64| w.min(t)));
+        if self.in_flight.is_none() {
+            match self.candidate(now) {
+                Some((_, None)) => consider(self.not_before.max(now)),
+                Some((_, Some(i))) => {
+                    if let Credentials::Public { sessions, .. } = &self.credentials {
+                        let s = &sessions[i];
+                        if s.token(now).is_some() {
+                            consider(self.not_before.max(now));
+                        } else if s.can_mint(now) {
+                            consider(now);
+                        } else if let Some(until) = s.backoff_until() {
+                            consider(until);
+                        }
+                    }
+                }
+                None if !self.queue_due(now) && !self.queue.is_empty() => {
+                    if let Some(d) = self.deadline {
+                        consider(d.max(self.not_before));
+                    }
+                }
+                None => {}
+            }
         }
-        if !self.ready.is_empty() || self.queue_due(now) {
-            return Some(self.not_before.max(now));
+        if let Credentials::Public {
+            sessions,
+            current: Some(i),
+            ..
+        } = &self.credentials
+        {
+            if let Some(t) = sessions.get(*i).and_then(|s| s.refresh_wake(now)) {
+                consider(t);
+            }
         }
-        self.deadline
-            .filter(|_| !self.queue.is_empty())
-            .map(|d| d.max(self.not_before))
+        wake
     }
 
     fn envelope_bytes(&self) -> usize {
@@ -356,33 +517,72 @@ impl Pipeline {
         "{\"events\":[]".len() + context + ",\"sent_at\":\"\"}".len() + SENT_AT_SAMPLE.len()
     }
 
-    /// Takes the next batch from the queue: as many events as fit in `maxBatchBytes`, and
-    /// always at least one.
-    fn take_batch(&mut self) -> Batch {
+    /// Takes the next batch from the queue: the oldest events (of one identity, for public
+    /// keys) that fit in `maxBatchBytes`, and always at least one.
+    fn take_batch(&mut self, session: Option<&SessionKey>) -> Batch {
         let budget = self.cfg.max_batch_bytes as usize;
         let mut size = self.envelope_bytes();
         let mut events = Vec::new();
-        while let Some(next) = self.queue.front() {
+        let mut skipped = VecDeque::new();
+        while let Some(next) = self.queue.pop_front() {
+            if session.is_some_and(|k| !k.matches(&next.identity)) {
+                skipped.push_back(next);
+                continue;
+            }
             let add = next.json.len() + usize::from(!events.is_empty());
             if !events.is_empty() && size + add > budget {
+                self.queue.push_front(next);
                 break;
             }
             size += add;
-            if let Some(e) = self.queue.pop_front() {
-                self.queue_bytes -= e.json.len();
-                events.push(e);
-            }
+            self.queue_bytes -= next.json.len();
+            events.push(next);
         }
-        self.deadline = if self.queue.is_empty() {
-            None
-        } else {
-            // What is left waited as long as what just left.
-            self.deadline
+        if !skipped.is_empty() {
+            skipped.append(&mut self.queue);
+            self.queue = skipped;
+        }
+        if self.queue.is_empty() {
+            self.deadline = None;
+        }
+        // Otherwise what is left waited as long as what just left: keep the deadline.
+        Batch::new(events, 0, false)
+    }
+
+    /// Puts a batch's events back in the queue, in recording order.
+    fn requeue(&mut self, batch: Batch) {
+        for e in batch.events {
+            self.queue_bytes += e.json.len();
+            self.queue.push_back(e);
+        }
+        self.queue.make_contiguous().sort_by_key(|e| e.seq);
+    }
+
+    /// Drops every waiting event of the session at `index`, counted under `why`.
+    fn drop_identity(&mut self, index: usize, why: &str) {
+        let Credentials::Public { sessions, .. } = &self.credentials else {
+            return;
         };
-        Batch {
-            events,
-            attempts: 0,
-        }
+        let key = sessions[index].key.clone();
+        let before = self.queue.len();
+        let mut bytes = 0;
+        self.queue.retain(|e| {
+            let keep = !key.matches(&e.identity);
+            if !keep {
+                bytes += e.json.len();
+            }
+            keep
+        });
+        self.queue_bytes -= bytes;
+        let mut n = (before - self.queue.len()) as u64;
+        self.ready.retain(|b| {
+            let keep = !b.events.first().is_some_and(|e| key.matches(&e.identity));
+            if !keep {
+                n += b.events.len() as u64;
+            }
+            keep
+        });
+        self.stats.drop_n(why, n);
     }
 
     fn body(&self, batch: &Batch, now: f64) -> String {
@@ -407,19 +607,82 @@ impl Pipeline {
         body
     }
 
-    /// The next request to make now, if any. Call until it returns `None`.
-    pub fn poll_request(&mut self, now: f64) -> Option<Request> {
-        if self.halted.is_some() || self.in_flight.is_some() || now < self.not_before {
-            return None;
-        }
-        let batch = match self.ready.pop_front() {
-            Some(b) => b,
-            None if self.queue_due(now) => self.take_batch(),
-            None => return None,
-        };
-        let body = self.body(&batch, now);
+    fn new_request_id(&mut self) -> u64 {
         let id = self.next_request_id;
         self.next_request_id += 1;
+        id
+    }
+
+    /// A mint request for the session at `index`.
+    fn mint_request(&mut self, index: usize, now: f64) -> Option<Request> {
+        let id = self.new_request_id();
+        let Credentials::Public {
+            key_header,
+            sessions,
+            ..
+        } = &mut self.credentials
+        else {
+            return None;
+        };
+        let session = sessions.get_mut(index)?;
+        session.start_mint(id, now);
+        let body = mint_body(&session.key, session.signature.as_ref());
+        let authorization = key_header.clone();
+        self.stats.mints += 1;
+        self.stats.requests += 1;
+        self.stats.bytes_sent += body.len() as u64;
+        self.debug(&["SegOps: requesting a session token"]);
+        Some(Request {
+            id,
+            url: self.cfg.session_url(),
+            authorization,
+            body,
+            keepalive: false,
+            timeout_ms: self.cfg.request_timeout_ms,
+        })
+    }
+
+    /// The next request to make now, if any. Call until it returns `None`.
+    pub fn poll_request(&mut self, now: f64) -> Option<Request> {
+        // Renew the current identity's token ahead of time, alongside any ingestion.
+        if let Credentials::Public {
+            sessions,
+            current: Some(i),
+            ..
+        } = &self.credentials
+        {
+            let i = *i;
+            if sessions.get(i).is_some_and(|s| s.wants_refresh(now)) {
+                return self.mint_request(i, now);
+            }
+        }
+        if self.in_flight.is_some() || now < self.not_before {
+            return None;
+        }
+        let (source, session) = self.candidate(now)?;
+        let authorization = match (&self.credentials, session) {
+            (Credentials::Secret { header, .. }, _) => header.clone(),
+            (Credentials::Public { sessions, .. }, Some(i)) => match sessions[i].token(now) {
+                Some(token) => {
+                    let mut h = String::from("Bearer ");
+                    h.push_str(token);
+                    h
+                }
+                None if sessions[i].can_mint(now) => return self.mint_request(i, now),
+                None => return None,
+            },
+            (Credentials::Public { .. }, None) => return None,
+        };
+        let key = match (&self.credentials, session) {
+            (Credentials::Public { sessions, .. }, Some(i)) => Some(sessions[i].key.clone()),
+            _ => None,
+        };
+        let batch = match source {
+            Source::Ready => self.ready.pop_front()?,
+            Source::Queue => self.take_batch(key.as_ref()),
+        };
+        let body = self.body(&batch, now);
+        let id = self.new_request_id();
         self.stats.requests += 1;
         self.stats.bytes_sent += body.len() as u64;
         if self.cfg.debug {
@@ -435,14 +698,14 @@ impl Pipeline {
                 &attempt,
             ]);
         }
-        if batch.attempts > 0 {
+        if batch.attempts > 0 || batch.reminted {
             self.stats.retried += batch.events.len() as u64;
         }
-        self.in_flight = Some((id, batch));
+        self.in_flight = Some((id, batch, session));
         Some(Request {
             id,
             url: self.cfg.ingest_url(),
-            authorization: self.authorization.clone(),
+            authorization,
             body,
             keepalive: false,
             timeout_ms: self.cfg.request_timeout_ms,
@@ -461,14 +724,102 @@ impl Pipeline {
 
     /// Feeds the answer to request `id`.
     pub fn on_result(&mut self, id: u64, result: HttpResult, now: f64) {
-        let batch = match self.in_flight.take() {
-            Some((fid, b)) if fid == id => b,
+        match self.in_flight.take() {
+            Some((fid, batch, session)) if fid == id => {
+                self.on_ingest_result(batch, session, result, now)
+            }
             other => {
                 self.in_flight = other;
-                return;
+                self.on_mint_result(id, result, now);
             }
+        }
+    }
+
+    fn on_mint_result(&mut self, id: u64, result: HttpResult, now: f64) {
+        let jitter = self.next_jitter();
+        let Credentials::Public {
+            sessions, current, ..
+        } = &mut self.credentials
+        else {
+            return;
         };
-        let mut batch = batch;
+        let Some(index) = sessions.iter().position(|s| s.mint_in_flight() == Some(id)) else {
+            return;
+        };
+        let is_current = *current == Some(index);
+        let uid = sessions[index].key.uid.clone();
+        match sessions[index].on_answer(id, &result, now, jitter) {
+            Transition::Stale => {}
+            Transition::Minted => self.debug(&["SegOps: session token received"]),
+            Transition::Retrying { reason, gave_up } => {
+                self.stats.last_error = Some(("session_retry".into(), reason.clone()));
+                if gave_up {
+                    let mut m = String::from("SegOps: no session token after ");
+                    m.push_str(&MAX_ATTEMPTS.to_string());
+                    m.push_str(" attempts (");
+                    m.push_str(&reason);
+                    m.push_str("); that identity's waiting events were dropped");
+                    self.log(Level::Warn, m);
+                    self.drop_identity(index, reason::RETRIES_EXHAUSTED);
+                } else {
+                    self.debug(&[
+                        "SegOps: session request failed (",
+                        &reason,
+                        "); backing off",
+                    ]);
+                }
+            }
+            Transition::Failed {
+                status,
+                code,
+                message,
+            } => {
+                let mut m = String::from("SegOps: the API refused a session token for \"");
+                m.push_str(&uid);
+                m.push_str("\" (HTTP ");
+                m.push_str(&status.to_string());
+                m.push_str(", ");
+                m.push_str(&code);
+                m.push_str("): ");
+                m.push_str(&message);
+                m.push_str(match code.as_str() {
+                    "origin_not_allowed" => " Add this page's origin to the key's allowed origins.",
+                    "api_key_revoked" | "invalid_api_key" => " The public key is revoked or wrong.",
+                    c if c.starts_with("signature_") => " getUser() must return a fresh { userIdSig, userIdTs } from your backend's signUserId().",
+                    _ => "",
+                });
+                self.stats.last_error = Some((code.clone(), m.clone()));
+                // Events an earlier identity left behind cannot wait for a new signature.
+                let stale = !is_current && code.starts_with("signature_");
+                if stale {
+                    m.push_str(" Its waiting events were dropped.");
+                } else {
+                    m.push_str(" Its events stay queued.");
+                }
+                self.log(Level::Error, m);
+                if stale {
+                    self.drop_identity(index, reason::STALE_IDENTITY);
+                } else {
+                    let batches: Vec<Batch> = self.ready.drain(..).collect();
+                    let (own, other): (Vec<Batch>, Vec<Batch>) = batches
+                        .into_iter()
+                        .partition(|b| b.events.first().is_some_and(|e| self.refused(&e.identity)));
+                    self.ready = other.into();
+                    for b in own {
+                        self.requeue(b);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_ingest_result(
+        &mut self,
+        mut batch: Batch,
+        session: Option<usize>,
+        result: HttpResult,
+        now: f64,
+    ) {
         match classify(&result, now) {
             Outcome::Delivered {
                 duplicates,
@@ -476,22 +827,18 @@ impl Pipeline {
                 ..
             } => {
                 let n = batch.events.len() as u64;
-                let refused = rejected
-                    .iter()
-                    .filter(|r| r.index < batch.events.len())
-                    .count() as u64;
+                let mut refused = 0u64;
                 for r in &rejected {
                     if r.index < batch.events.len() {
+                        refused += 1;
                         self.stats.drop_n(&r.code, 1);
                     }
                 }
                 if refused > 0 {
-                    self.log(Level::Warn, {
-                        let mut m = String::from("SegOps: the server rejected ");
-                        m.push_str(&refused.to_string());
-                        m.push_str(" event(s); see stats().dropped");
-                        m
-                    });
+                    let mut m = String::from("SegOps: the server rejected ");
+                    m.push_str(&refused.to_string());
+                    m.push_str(" event(s); see stats().dropped");
+                    self.log(Level::Warn, m);
                 }
                 self.stats.sent += n - refused;
                 self.stats.duplicates += duplicates;
@@ -514,11 +861,11 @@ impl Pipeline {
                     let jitter = self.next_jitter();
                     let wait = backoff_ms(batch.attempts, after_ms, jitter);
                     self.not_before = now + wait;
-                    self.stats.last_error = Some(("delivery_retry".into(), reason.clone()));
                     if self.cfg.debug {
                         let w = (wait.round() as u64).to_string();
                         self.debug(&["SegOps: ", &reason, "; retrying in ", &w, " ms"]);
                     }
+                    self.stats.last_error = Some(("delivery_retry".into(), reason));
                     self.ready.push_front(batch);
                 }
             }
@@ -531,6 +878,7 @@ impl Pipeline {
                         "SegOps: the server could not read a batch (HTTP 400); its events were dropped".into(),
                     );
                 } else {
+                    let (attempts, reminted) = (batch.attempts, batch.reminted);
                     let mut keep = Vec::new();
                     for (i, e) in batch.events.into_iter().enumerate() {
                         match rejected.iter().find(|r| r.index == i) {
@@ -539,10 +887,7 @@ impl Pipeline {
                         }
                     }
                     if !keep.is_empty() {
-                        self.ready.push_front(Batch {
-                            events: keep,
-                            attempts: batch.attempts,
-                        });
+                        self.ready.push_front(Batch::new(keep, attempts, reminted));
                     }
                 }
             }
@@ -556,42 +901,17 @@ impl Pipeline {
                     );
                 } else {
                     let tail = batch.events.split_off(batch.events.len() / 2);
-                    self.ready.push_front(Batch {
-                        events: tail,
-                        attempts: batch.attempts,
-                    });
-                    self.ready.push_front(Batch {
-                        events: batch.events,
-                        attempts: batch.attempts,
-                    });
+                    let (attempts, reminted) = (batch.attempts, batch.reminted);
+                    self.ready.push_front(Batch::new(tail, attempts, reminted));
+                    self.ready
+                        .push_front(Batch::new(batch.events, attempts, reminted));
                 }
             }
             Outcome::AuthFailed {
                 status,
                 code,
                 message,
-            } => {
-                let mut m = String::from("SegOps: the API refused the secret key (HTTP ");
-                m.push_str(&status.to_string());
-                if !code.is_empty() {
-                    m.push_str(", ");
-                    m.push_str(&code);
-                }
-                m.push_str("): it is revoked or wrong. Sending stopped; events stay queued.");
-                if !message.is_empty() {
-                    m.push(' ');
-                    m.push_str(&message);
-                }
-                self.log(Level::Error, m.clone());
-                let code = if code.is_empty() {
-                    "unauthorized".to_string()
-                } else {
-                    code
-                };
-                self.stats.last_error = Some((code.clone(), m.clone()));
-                self.halted = Some(Halt { code, message: m });
-                self.ready.push_front(batch);
-            }
+            } => self.on_ingest_refused(batch, session, status, code, message),
             Outcome::Refused { status, code } => {
                 let mut r = String::from("http_");
                 r.push_str(&status.to_string());
@@ -608,6 +928,83 @@ impl Pipeline {
                 self.stats.last_error = Some((r, m.clone()));
                 self.log(Level::Error, m);
             }
+        }
+    }
+
+    fn on_ingest_refused(
+        &mut self,
+        mut batch: Batch,
+        session: Option<usize>,
+        status: u16,
+        code: String,
+        message: String,
+    ) {
+        let code = if code.is_empty() {
+            "unauthorized".to_string()
+        } else {
+            code
+        };
+        match (&mut self.credentials, session) {
+            (Credentials::Public { sessions, .. }, Some(i)) => {
+                let Some(s) = sessions.get_mut(i) else {
+                    self.requeue(batch);
+                    return;
+                };
+                if status == 401 && !batch.reminted {
+                    // The token expired early or the secret rotated: mint once, retry once.
+                    s.invalidate();
+                    batch.reminted = true;
+                    self.stats.remints += 1;
+                    self.debug(&["SegOps: token refused (", &code, "); minting a new one"]);
+                    self.ready.push_front(batch);
+                    return;
+                }
+                let mut m = String::from("SegOps: the API refused the session token for \"");
+                m.push_str(&s.key.uid);
+                m.push_str("\" (HTTP ");
+                m.push_str(&status.to_string());
+                m.push_str(", ");
+                m.push_str(&code);
+                m.push_str(") even after a new one was minted. Sending for that identity stopped; its events stay queued.");
+                if !message.is_empty() {
+                    m.push(' ');
+                    m.push_str(&message);
+                }
+                s.fail(code.clone(), m.clone());
+                self.stats.last_error = Some((code, m.clone()));
+                self.log(Level::Error, m);
+                self.requeue(batch);
+            }
+            (Credentials::Secret { halted, .. }, _) => {
+                let mut m = String::from("SegOps: the API refused the secret key (HTTP ");
+                m.push_str(&status.to_string());
+                m.push_str(", ");
+                m.push_str(&code);
+                m.push_str("): it is revoked or wrong. Sending stopped; events stay queued.");
+                if !message.is_empty() {
+                    m.push(' ');
+                    m.push_str(&message);
+                }
+                *halted = Some(Halt {
+                    code: code.clone(),
+                    message: m.clone(),
+                });
+                self.stats.last_error = Some((code, m.clone()));
+                self.log(Level::Error, m);
+                self.ready.push_front(batch);
+            }
+            (Credentials::Public { .. }, None) => self.requeue(batch),
+        }
+    }
+}
+
+/// The index of the session for `identity`, created when new.
+fn session_index(sessions: &mut Vec<Session>, identity: &Identity) -> usize {
+    match sessions.iter().position(|s| s.key.matches(identity)) {
+        Some(i) => i,
+        None => {
+            sessions.push(Session::new(SessionKey::of(identity)));
+            sessions.len() - 1
         }
     }
 }
@@ -630,7 +1027,7 @@ mod tests {
     }
 
     fn pipeline(f: impl FnOnce(&mut ConfigInput)) -> Pipeline {
-        Pipeline::new(config(f), r#"{"library":{"name":"t"}}"#.into(), 42).unwrap()
+        Pipeline::new(config(f), r#"{"library":{"name":"t"}}"#.into(), 42)
     }
 
     fn ev(name: &str) -> EventInput {
@@ -682,7 +1079,7 @@ mod tests {
     fn record(p: &mut Pipeline, n: usize, now: f64) {
         for i in 0..n {
             let id = format!("m{}", p.stats().recorded + 1);
-            p.enqueue(&id, ev(&format!("e{i}")), now).unwrap();
+            p.enqueue(&id, ev(&format!("e{i}")), None, now).unwrap();
         }
     }
 
@@ -981,7 +1378,7 @@ mod tests {
         record(&mut p, 1, 0.0);
         let mut big = ev("big");
         big.properties = Some(format!(r#"{{"s":"{}"}}"#, "x".repeat(400)));
-        let e = p.enqueue("m2", big, 0.0).unwrap_err();
+        let e = p.enqueue("m2", big, None, 0.0).unwrap_err();
         assert_eq!(e.code(), "event_too_large");
         assert_eq!(p.queued(), 1);
         assert_eq!(p.stats().recorded, 1);
@@ -1026,5 +1423,329 @@ mod tests {
         let logs = p.take_logs();
         assert!(logs.iter().all(|l| l.level == Level::Debug));
         assert!(logs[0].message.contains("sending 1 events"), "{logs:?}");
+    }
+
+    // ---- public keys: sessions -----------------------------------------------------------
+
+    fn public(f: impl FnOnce(&mut ConfigInput)) -> Pipeline {
+        pipeline(|c| {
+            c.api_key = Some("pk_live_test".into());
+            f(c)
+        })
+    }
+
+    fn user_ev(name: &str, uid: &str) -> EventInput {
+        let mut e = ev(name);
+        e.identity = Identity::User {
+            user_id: uid.into(),
+            anonymous_id: Some("anon-1".into()),
+        };
+        e
+    }
+
+    fn anon_ev(name: &str) -> EventInput {
+        let mut e = ev(name);
+        e.identity = Identity::Anonymous {
+            anonymous_id: "anon-1".into(),
+        };
+        e
+    }
+
+    fn token(uid: &str, n: u32, expires_in: u32) -> HttpResult {
+        HttpResult::Response {
+            status: 200,
+            retry_after: None,
+            body: format!(
+                r#"{{"token":"tok-{uid}-{n}","expires_at":"2000-01-01T00:00:00Z","expires_in":{expires_in},"uid":"{uid}","uid_kind":"user"}}"#
+            ),
+        }
+    }
+
+    fn is_mint(r: &Request) -> bool {
+        r.url.ends_with("/api/auth/session/")
+    }
+
+    #[test]
+    fn a_hundred_events_cause_exactly_one_mint() {
+        let mut p = public(|c| c.flush_at = Some(10.0));
+        let mut n = 0;
+        let mut requests = Vec::new();
+        for i in 0..100 {
+            n += 1;
+            p.enqueue(
+                &format!("m{n}"),
+                user_ev(&format!("e{i}"), "alice"),
+                None,
+                0.0,
+            )
+            .unwrap();
+            p.request_flush();
+            while let Some(r) = p.poll_request(0.0) {
+                requests.push(r);
+            }
+        }
+        let mints: Vec<&Request> = requests.iter().filter(|r| is_mint(r)).collect();
+        assert_eq!(mints.len(), 1, "single flight while the mint is pending");
+        assert_eq!(mints[0].authorization, "ApiKey pk_live_test");
+        assert_eq!(mints[0].body, r#"{"user_id":"alice"}"#);
+        assert_eq!(requests.len(), 1, "no ingestion before the token");
+        p.on_result(mints[0].id, token("alice", 1, 900), 5.0);
+        let mut sent = 0;
+        let mut now = 5.0;
+        while let Some(r) = p.poll_request(now) {
+            assert!(!is_mint(&r));
+            assert_eq!(r.authorization, "Bearer tok-alice-1");
+            sent += ids(&r).len();
+            now += 1.0;
+            p.on_result(r.id, ok(ids(&r).len()), now);
+        }
+        assert_eq!(sent, 100);
+        assert_eq!(p.stats().mints, 1);
+        assert!(p.is_flushed(100));
+    }
+
+    #[test]
+    fn the_token_is_renewed_ahead_of_expiry_from_its_arrival_whatever_the_clock() {
+        // A client clock years off: only differences between its readings matter.
+        let t0 = 4_102_444_800_000.0;
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        p.enqueue("m1", user_ev("a", "alice"), None, t0).unwrap();
+        let mint = p.poll_request(t0).unwrap();
+        assert!(is_mint(&mint));
+        p.on_result(mint.id, token("alice", 1, 8), t0 + 100.0);
+        let r = p.poll_request(t0 + 100.0).unwrap();
+        p.on_result(r.id, ok(1), t0 + 110.0);
+        assert_eq!(
+            p.next_wake(t0 + 110.0),
+            None,
+            "no activity since the token arrived"
+        );
+        p.enqueue("m1b", user_ev("a", "alice"), None, t0 + 120.0)
+            .unwrap();
+        let r = p.poll_request(t0 + 120.0).unwrap();
+        p.on_result(r.id, ok(1), t0 + 130.0);
+        // Renewal is due half-way through an 8 s lifetime, counted from the arrival.
+        assert_eq!(p.next_wake(t0 + 130.0), Some(t0 + 100.0 + 4_000.0));
+        assert_eq!(p.poll_request(t0 + 4_099.0), None);
+        let renew = p.poll_request(t0 + 4_100.0).unwrap();
+        assert!(is_mint(&renew));
+        // While the renewal is in flight, events still go out with the old token.
+        p.enqueue("m2", user_ev("b", "alice"), None, t0 + 4_200.0)
+            .unwrap();
+        let r = p.poll_request(t0 + 4_200.0).unwrap();
+        assert_eq!(r.authorization, "Bearer tok-alice-1");
+        p.on_result(r.id, ok(1), t0 + 4_210.0);
+        p.on_result(renew.id, token("alice", 2, 8), t0 + 4_300.0);
+        p.enqueue("m3", user_ev("c", "alice"), None, t0 + 4_400.0)
+            .unwrap();
+        let r = p.poll_request(t0 + 4_400.0).unwrap();
+        assert_eq!(r.authorization, "Bearer tok-alice-2");
+        p.on_result(r.id, ok(1), t0 + 4_410.0);
+        assert_eq!(p.stats().mints, 2);
+        // Without new activity, the token is left to lapse: an idle tab does not mint all day.
+        let wake = p.next_wake(t0 + 4_410.0).unwrap();
+        let renew = p.poll_request(wake).unwrap();
+        p.on_result(renew.id, token("alice", 3, 8), wake + 10.0);
+        assert_eq!(p.next_wake(wake + 10.0), None);
+        assert_eq!(p.poll_request(wake + 60_000.0), None);
+    }
+
+    #[test]
+    fn a_401_re_mints_once_and_retries_once_then_stops() {
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        p.enqueue("m1", user_ev("a", "alice"), None, 0.0).unwrap();
+        let mint = p.poll_request(0.0).unwrap();
+        p.on_result(mint.id, token("alice", 1, 900), 1.0);
+        let r = p.poll_request(1.0).unwrap();
+        p.on_result(
+            r.id,
+            status(401, r#"{"code":"token_expired","message":"x"}"#),
+            2.0,
+        );
+        let remint = p.poll_request(2.0).unwrap();
+        assert!(is_mint(&remint));
+        p.on_result(remint.id, token("alice", 2, 900), 3.0);
+        let again = p.poll_request(3.0).unwrap();
+        assert_eq!(again.authorization, "Bearer tok-alice-2");
+        assert_eq!(ids(&again), ["m1"], "same message id");
+        p.on_result(again.id, ok(1), 4.0);
+        assert_eq!(p.stats().sent, 1);
+        assert_eq!(p.stats().remints, 1);
+
+        // A second 401 for the same batch is final for that identity.
+        p.enqueue("m2", user_ev("b", "alice"), None, 5.0).unwrap();
+        let r = p.poll_request(5.0).unwrap();
+        p.on_result(
+            r.id,
+            status(401, r#"{"code":"api_key_revoked","message":"x"}"#),
+            6.0,
+        );
+        let remint = p.poll_request(6.0).unwrap();
+        p.on_result(remint.id, token("alice", 3, 900), 7.0);
+        let r = p.poll_request(7.0).unwrap();
+        p.take_logs();
+        p.on_result(
+            r.id,
+            status(401, r#"{"code":"api_key_revoked","message":"x"}"#),
+            8.0,
+        );
+        let logs = p.take_logs();
+        assert_eq!(logs.iter().filter(|l| l.level == Level::Error).count(), 1);
+        assert_eq!(p.halted().unwrap().code, "api_key_revoked");
+        assert_eq!(p.poll_request(1e9), None, "no hot loop");
+        assert_eq!(p.next_wake(9.0), None);
+        assert_eq!(p.pending(), 1, "kept queued");
+        assert!(p.is_flushed(2));
+        assert_eq!(p.stats().mints, 3);
+    }
+
+    #[test]
+    fn a_refused_mint_is_terminal_and_reported_once() {
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        for i in 0..3 {
+            p.enqueue(&format!("m{i}"), anon_ev("a"), None, 0.0)
+                .unwrap();
+        }
+        let mint = p.poll_request(0.0).unwrap();
+        assert_eq!(mint.body, r#"{"anonymous_id":"anon-1"}"#);
+        p.on_result(
+            mint.id,
+            status(
+                403,
+                r#"{"code":"origin_not_allowed","message":"https://x.test is not allowed"}"#,
+            ),
+            1.0,
+        );
+        let logs = p.take_logs();
+        assert_eq!(logs.len(), 1);
+        assert!(logs[0].message.contains("origin_not_allowed"));
+        assert!(logs[0].message.contains("allowed origins"));
+        assert_eq!(p.halted().unwrap().code, "origin_not_allowed");
+        assert_eq!(
+            p.stats().last_error.as_ref().unwrap().0,
+            "origin_not_allowed"
+        );
+        p.enqueue("m9", anon_ev("b"), None, 2.0).unwrap();
+        let target = p.request_flush();
+        assert_eq!(p.poll_request(1e9), None);
+        assert_eq!(p.next_wake(3.0), None);
+        assert!(p.is_flushed(target));
+        assert_eq!(p.pending(), 4);
+        assert!(p.take_logs().is_empty());
+    }
+
+    #[test]
+    fn mint_failures_back_off() {
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        p.enqueue("m1", anon_ev("a"), None, 0.0).unwrap();
+        let mint = p.poll_request(0.0).unwrap();
+        p.on_result(mint.id, HttpResult::Network("refused".into()), 10.0);
+        assert_eq!(p.poll_request(10.0), None);
+        let wake = p.next_wake(10.0).unwrap();
+        assert!(wake > 10.0 && wake <= 1_010.0, "{wake}");
+        let again = p.poll_request(wake).unwrap();
+        assert!(is_mint(&again));
+        p.on_result(again.id, token("anon-1", 1, 900), wake + 1.0);
+        let r = p.poll_request(wake + 1.0).unwrap();
+        assert_eq!(r.authorization, "Bearer tok-anon-1-1");
+    }
+
+    #[test]
+    fn each_event_goes_under_the_identity_it_was_recorded_with() {
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        p.enqueue("a1", anon_ev("browse"), None, 0.0).unwrap();
+        p.enqueue("a2", anon_ev("browse"), None, 0.0).unwrap();
+        // The visitor logs in: later events are alice's, the earlier ones stay anonymous.
+        p.enqueue("u1", user_ev("buy", "alice"), None, 0.0).unwrap();
+        p.enqueue("a3", anon_ev("late_anon"), None, 0.0).unwrap();
+        let mut now = 0.0;
+        let mut by_token: Vec<(String, Vec<String>)> = Vec::new();
+        while let Some(r) = p.poll_request(now) {
+            now += 1.0;
+            if is_mint(&r) {
+                let uid = if r.body.contains("anonymous_id") {
+                    "anon-1"
+                } else {
+                    "alice"
+                };
+                p.on_result(r.id, token(uid, 1, 900), now);
+            } else {
+                by_token.push((r.authorization.clone(), ids(&r)));
+                let n = ids(&r).len();
+                p.on_result(r.id, ok(n), now);
+            }
+        }
+        assert_eq!(
+            by_token,
+            [
+                (
+                    "Bearer tok-anon-1-1".to_string(),
+                    vec!["a1".to_string(), "a2".into(), "a3".into()]
+                ),
+                ("Bearer tok-alice-1".to_string(), vec!["u1".to_string()]),
+            ]
+        );
+        assert_eq!(p.stats().mints, 2);
+    }
+
+    #[test]
+    fn an_earlier_identity_with_a_stale_signature_is_dropped_with_its_own_reason() {
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        let sig = |s: &str| {
+            Some(Signature {
+                sig: s.into(),
+                ts: 1,
+            })
+        };
+        p.enqueue("al1", user_ev("a", "alice"), sig("old"), 0.0)
+            .unwrap();
+        p.enqueue("al2", user_ev("a", "alice"), sig("old"), 0.0)
+            .unwrap();
+        p.enqueue("bo1", user_ev("b", "bob"), sig("bob"), 0.0)
+            .unwrap();
+        let mint = p.poll_request(0.0).unwrap();
+        assert_eq!(
+            mint.body,
+            r#"{"user_id":"alice","user_id_sig":"old","user_id_ts":1}"#
+        );
+        p.on_result(
+            mint.id,
+            status(403, r#"{"code":"signature_expired","message":"stale"}"#),
+            1.0,
+        );
+        assert_eq!(p.stats().dropped(reason::STALE_IDENTITY), 2);
+        assert!(p.halted().is_none(), "bob, the current identity, is fine");
+        let mint = p.poll_request(1.0).unwrap();
+        assert!(mint.body.contains("bob"));
+        p.on_result(mint.id, token("bob", 1, 900), 2.0);
+        let r = p.poll_request(2.0).unwrap();
+        assert_eq!(ids(&r), ["bo1"]);
+    }
+
+    #[test]
+    fn a_fresh_signature_revives_a_refused_identity() {
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        let sig = |s: &str| {
+            Some(Signature {
+                sig: s.into(),
+                ts: 1,
+            })
+        };
+        p.enqueue("m1", user_ev("a", "alice"), None, 0.0).unwrap();
+        let mint = p.poll_request(0.0).unwrap();
+        p.on_result(
+            mint.id,
+            status(403, r#"{"code":"signature_required"}"#),
+            1.0,
+        );
+        assert_eq!(p.halted().unwrap().code, "signature_required");
+        assert_eq!(p.poll_request(2.0), None);
+        p.enqueue("m2", user_ev("a", "alice"), sig("fresh"), 3.0)
+            .unwrap();
+        let mint = p.poll_request(3.0).unwrap();
+        assert!(mint.body.contains("fresh"));
+        p.on_result(mint.id, token("alice", 1, 900), 4.0);
+        let r = p.poll_request(4.0).unwrap();
+        assert_eq!(ids(&r), ["m1", "m2"], "nothing was lost while refused");
     }
 }

@@ -15,6 +15,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
+use crate::auth::Signature;
 use crate::config::{Config, ConfigInput, KeyKind, FIELDS};
 use crate::delivery::HttpResult;
 use crate::error::Error;
@@ -225,6 +226,24 @@ fn opt_string(obj: &JsValue, key: &str, prefix: &str) -> Result<Option<String>, 
         .ok_or_else(|| Error::argument(&field, &expected("a string", &v)))
 }
 
+/// `{ userIdSig, userIdTs }` from `getUser()`, when present (public keys that require signed
+/// user ids; see `signUserId`).
+fn read_signature(v: &JsValue) -> Result<Option<Signature>, Error> {
+    let Some(sig) = opt_string(v, "userIdSig", "getUser().")? else {
+        return Ok(None);
+    };
+    let ts = get(v, "userIdTs", "getUser().userIdTs", false)?;
+    match ts.as_f64() {
+        Some(t) if t.is_finite() && t.fract() == 0.0 && t.abs() < 1e15 => {
+            Ok(Some(Signature { sig, ts: t as i64 }))
+        }
+        _ => Err(Error::argument(
+            "getUser().userIdTs",
+            &expected("the integer Unix seconds that came with userIdSig", &ts),
+        )),
+    }
+}
+
 fn read_config(cfg: &JsValue) -> Result<(ConfigInput, Option<Function>), Error> {
     if !cfg.is_object() || Array::is_array(cfg) {
         return Err(Error::config(
@@ -360,7 +379,7 @@ impl SegOpsClient {
             config,
             batch_context_json(LIBRARY_NAME, LIBRARY_VERSION),
             seed,
-        )?;
+        );
         let anonymous_id = match storage_get(ANONYMOUS_ID_KEY) {
             Some(id) if check_id("anonymousId", &id).is_ok() => id,
             _ => {
@@ -436,6 +455,14 @@ impl SegOpsClient {
         set(&out, "retried", (s.retried as f64).into());
         set(&out, "requests", (s.requests as f64).into());
         set(&out, "bytesSent", (s.bytes_sent as f64).into());
+        set(&out, "mints", (s.mints as f64).into());
+        set(&out, "remints", (s.remints as f64).into());
+        set(
+            &out,
+            "tokenExpiresInMs",
+            core.token_remaining_ms(now())
+                .map_or(JsValue::NULL, |ms| ms.round().into()),
+        );
         let dropped = Object::new();
         for (reason, n) in &s.dropped {
             set(&dropped, reason, (*n as f64).into());
@@ -459,6 +486,7 @@ impl SegOpsClient {
             &out,
             "halted",
             core.halted()
+                .as_ref()
                 .map_or(JsValue::NULL, |h| pair(&h.code, &h.message)),
         );
         out.into()
@@ -487,7 +515,7 @@ impl SegOpsClient {
         user_id: Option<String>,
         anonymous_id: Option<String>,
         call: &str,
-    ) -> Result<Identity, Error> {
+    ) -> Result<(Identity, Option<Signature>), Error> {
         let (get_user, own_anon, identified) = {
             let inner = self.inner.borrow();
             (
@@ -496,6 +524,7 @@ impl SegOpsClient {
                 inner.identified.clone(),
             )
         };
+        let mut signature = None;
         let (user_id, anonymous_id) = if user_id.is_some() || anonymous_id.is_some() {
             (user_id, anonymous_id)
         } else if let Some(f) = get_user {
@@ -508,6 +537,7 @@ impl SegOpsClient {
             if v.is_undefined() || v.is_null() {
                 (identified, None)
             } else if v.is_object() {
+                signature = read_signature(&v)?;
                 (
                     opt_string(&v, "userId", "getUser().")?,
                     opt_string(&v, "anonymousId", "getUser().")?,
@@ -526,7 +556,7 @@ impl SegOpsClient {
         if let Some(a) = &anonymous_id {
             check_id(&anon_field, a)?;
         }
-        Ok(match user_id {
+        let identity = match user_id {
             Some(user_id) => {
                 check_id(&user_field, &user_id)?;
                 Identity::User {
@@ -537,7 +567,8 @@ impl SegOpsClient {
             None => Identity::Anonymous {
                 anonymous_id: anonymous_id.unwrap_or(own_anon),
             },
-        })
+        };
+        Ok((identity, signature))
     }
 
     fn record_track(&self, arg: &JsValue) -> Result<(), Error> {
@@ -668,7 +699,7 @@ impl SegOpsClient {
         &self,
         kind: EventKind,
         event_type: String,
-        identity: Identity,
+        (identity, signature): (Identity, Option<Signature>),
         timestamp: Option<String>,
         properties: Option<String>,
         traits: Option<String>,
@@ -686,7 +717,7 @@ impl SegOpsClient {
             traits: traits.map(|t| crate::json::fix_lone_surrogates(&t).into_owned()),
             context,
         };
-        inner.core.enqueue(&message_id, event, now)?;
+        inner.core.enqueue(&message_id, event, signature, now)?;
         let wake = inner.core.next_wake(now);
         drop(inner);
         self.schedule(wake, now);
@@ -835,4 +866,58 @@ async fn http(req: &Request) -> HttpResult {
     } else {
         HttpResult::Network(text)
     }
+}
+
+/// `signUserId({ secret, userId, now? })` -> `{ userId, userIdSig, userIdTs }`: signs a user id
+/// with a public key's HMAC secret, on the app's server. Exported from the Node build only
+/// (feature `server`), so that no browser bundle offers to handle an HMAC secret.
+#[cfg(feature = "server")]
+#[wasm_bindgen(js_name = signUserId)]
+pub fn sign_user_id(args: JsValue) -> Result<JsValue, JsValue> {
+    sign_user_id_inner(&args).map_err(|e| js_error(&e))
+}
+
+#[cfg(feature = "server")]
+fn sign_user_id_inner(args: &JsValue) -> Result<JsValue, Error> {
+    let Some(args) = arg_object(args, "signUserId", true)? else {
+        return Err(Error::argument(
+            "signUserId",
+            "expected { secret, userId, now? }",
+        ));
+    };
+    check_keys(&args, &["secret", "userId", "now"], "signUserId.", false)?;
+    let secret = opt_string(&args, "secret", "signUserId.")?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            Error::argument(
+                "signUserId.secret",
+                "is required: the public key's hmac_secret",
+            )
+        })?;
+    let user_id = opt_string(&args, "userId", "signUserId.")?
+        .ok_or_else(|| Error::argument("signUserId.userId", "is required: a non-empty string"))?;
+    check_id("signUserId.userId", &user_id)?;
+    let now_v = get(&args, "now", "signUserId.now", false)?;
+    let now_ms = if now_v.is_undefined() {
+        now()
+    } else if let Some(d) = now_v.dyn_ref::<js_sys::Date>() {
+        d.get_time()
+    } else {
+        now_v.as_f64().ok_or_else(|| {
+            Error::argument(
+                "signUserId.now",
+                &expected("a Date or epoch milliseconds", &now_v),
+            )
+        })?
+    };
+    if !now_ms.is_finite() || now_ms.abs() > 8.64e15 {
+        return Err(Error::argument("signUserId.now", "expected a valid time"));
+    }
+    let ts = (now_ms / 1000.0).floor() as i64;
+    let sig = crate::sign::sign_user_id(&secret, &user_id, ts);
+    let out = Object::new();
+    let _ = Reflect::set(&out, &"userId".into(), &user_id.into());
+    let _ = Reflect::set(&out, &"userIdSig".into(), &sig.into());
+    let _ = Reflect::set(&out, &"userIdTs".into(), &(ts as f64).into());
+    Ok(out.into())
 }
