@@ -38,6 +38,39 @@ pub fn secret_key() -> &'static str {
         option_env!("SEGOPS_TEST_SECRET_KEY"),
     )
 }
+/// A public key whose allowlist has the test page's origin.
+pub fn public_key() -> &'static str {
+    required(
+        "SEGOPS_TEST_PUBLIC_KEY",
+        option_env!("SEGOPS_TEST_PUBLIC_KEY"),
+    )
+}
+/// A public key that requires signed user ids, and its HMAC secret.
+pub fn signed_public_key() -> &'static str {
+    required(
+        "SEGOPS_TEST_SIGNED_PUBLIC_KEY",
+        option_env!("SEGOPS_TEST_SIGNED_PUBLIC_KEY"),
+    )
+}
+pub fn signed_hmac_secret() -> &'static str {
+    required(
+        "SEGOPS_TEST_SIGNED_HMAC_SECRET",
+        option_env!("SEGOPS_TEST_SIGNED_HMAC_SECRET"),
+    )
+}
+/// The emulator started with an 8 s session lifetime, and its public key.
+pub fn short_api_url() -> &'static str {
+    required(
+        "SEGOPS_TEST_SHORT_API_URL",
+        option_env!("SEGOPS_TEST_SHORT_API_URL"),
+    )
+}
+pub fn short_public_key() -> &'static str {
+    required(
+        "SEGOPS_TEST_SHORT_PUBLIC_KEY",
+        option_env!("SEGOPS_TEST_SHORT_PUBLIC_KEY"),
+    )
+}
 
 #[wasm_bindgen(inline_js = r#"
 export async function request(method, url, authorization, body) {
@@ -48,6 +81,24 @@ export async function request(method, url, authorization, body) {
   const text = await r.text();
   return [r.status, text];
 }
+export function pageOrigin() { return typeof location !== "undefined" ? location.origin : null; }
+export function tokenLikeInStorage() {
+  const found = [];
+  for (const store of [globalThis.localStorage, globalThis.sessionStorage]) {
+    if (!store) continue;
+    for (let i = 0; i < store.length; i++) {
+      const v = store.getItem(store.key(i)) || "";
+      if (v.includes("eyJ")) found.push(store.key(i));
+    }
+  }
+  if (typeof document !== "undefined" && document.cookie) found.push("cookie:" + document.cookie);
+  return found.join(",");
+}
+export function switchableUser(initial) {
+  const state = { user: initial };
+  return { getUser: () => state.user, set: (u) => { state.user = u; } };
+}
+export function withUserSource(config, source) { config.getUser = source.getUser; return config; }
 export function isBrowser() { return typeof window !== "undefined" && typeof document !== "undefined"; }
 export function captureConsole(method) {
   const original = console[method];
@@ -77,6 +128,17 @@ extern "C" {
     ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = isBrowser)]
     pub fn is_browser() -> bool;
+    #[wasm_bindgen(js_name = pageOrigin)]
+    pub fn page_origin() -> Option<String>;
+    #[wasm_bindgen(js_name = tokenLikeInStorage)]
+    pub fn token_like_in_storage() -> String;
+    pub type UserSource;
+    #[wasm_bindgen(js_name = switchableUser)]
+    pub fn switchable_user(initial: JsValue) -> UserSource;
+    #[wasm_bindgen(method)]
+    pub fn set(this: &UserSource, user: JsValue);
+    #[wasm_bindgen(js_name = withUserSource)]
+    pub fn with_user_source(config: JsValue, source: &UserSource) -> JsValue;
     #[wasm_bindgen(js_name = captureConsole)]
     pub fn capture_console(method: &str) -> ConsoleCapture;
     pub type ConsoleCapture;
@@ -136,7 +198,18 @@ pub async fn call(
     authorization: Option<&str>,
     body: Option<&str>,
 ) -> (u16, JsValue) {
-    let url = format!("{}{}", api_url(), path);
+    call_at(api_url(), method, path, authorization, body).await
+}
+
+/// [`call`] against another emulator.
+pub async fn call_at(
+    base: &str,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&str>,
+) -> (u16, JsValue) {
+    let url = format!("{base}{path}");
     let answer = JsFuture::from(js_request(
         method,
         &url,
@@ -156,12 +229,17 @@ pub async fn call(
 
 /// `Bearer <owner token>` for the dev owner.
 pub async fn owner() -> String {
+    owner_at(api_url()).await
+}
+
+/// `Bearer <owner token>` for the dev owner of the emulator at `base`.
+pub async fn owner_at(base: &str) -> String {
     let body = format!(
         r#"{{"email":"{}","password":"{}"}}"#,
         owner_email(),
         owner_password()
     );
-    let (status, v) = call("POST", "/api/auth/login/", None, Some(&body)).await;
+    let (status, v) = call_at(base, "POST", "/api/auth/login/", None, Some(&body)).await;
     assert_eq!(status, 200, "login");
     format!("Bearer {}", string(&v, "token").expect("token"))
 }
@@ -189,11 +267,17 @@ pub async fn revoke_key(id: &str) {
 
 /// Every stored event whose `properties.run` is `run`.
 pub async fn stored_events(run: &str) -> Vec<JsValue> {
-    let auth = owner().await;
+    stored_events_at(api_url(), run).await
+}
+
+/// [`stored_events`] of the emulator at `base`.
+pub async fn stored_events_at(base: &str, run: &str) -> Vec<JsValue> {
+    let auth = owner_at(base).await;
     let mut after = 0f64;
     let mut found = Vec::new();
     loop {
-        let (status, v) = call(
+        let (status, v) = call_at(
+            base,
             "GET",
             &format!("/api/events/?limit=1000&after={after}"),
             Some(&auth),
@@ -234,10 +318,19 @@ pub fn run_id(name: &str) -> String {
 
 /// A config for the test emulator with a secret key, plus `extra` JSON fields.
 pub fn config(key: &str, extra: &str) -> JsValue {
-    js(&format!(
-        r#"{{"apiUrl":"{}","apiKey":"{key}"{extra}}}"#,
-        api_url()
-    ))
+    config_at(api_url(), key, extra)
+}
+
+pub fn config_at(base: &str, key: &str, extra: &str) -> JsValue {
+    js(&format!(r#"{{"apiUrl":"{base}","apiKey":"{key}"{extra}}}"#))
+}
+
+/// Session mints the emulator counted for `uid`.
+pub async fn mints_for(base: &str, uid: &str) -> f64 {
+    let auth = owner_at(base).await;
+    let (status, v) = call_at(base, "GET", "/api/dev/stats/", Some(&auth), None).await;
+    assert_eq!(status, 200, "dev stats");
+    num(&get(&v, "mints_by_uid"), uid)
 }
 
 pub fn client(key: &str, extra: &str) -> SegOpsClient {
