@@ -240,6 +240,15 @@ impl Emulator {
         msg
     }
 
+    /// `Some(status)` once the process has exited (something killed it, or it crashed).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Waits for the process to exit (the demo's foreground mode).
     pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
         self.child.wait()

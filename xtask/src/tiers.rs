@@ -148,7 +148,9 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
             Row::skipped(tier, "no tests/wasm_*.rs")
         } else {
             timed(tier, || {
-                wasm_tier(ctx, &tools, tier, browser, &wasm_tests, &emulators)
+                with_live_emulators(tier, &mut emulators, |e| {
+                    wasm_tier(ctx, &tools, tier, browser, &wasm_tests, e)
+                })
             })
         };
         rows.push(row);
@@ -157,7 +159,9 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
         let row = if node_tests.is_empty() {
             Row::skipped("node-e2e", "no tests/node/*.test.mjs")
         } else {
-            timed("node-e2e", || node_e2e(ctx, &tools, &emulators))
+            timed("node-e2e", || {
+                with_live_emulators("node-e2e", &mut emulators, |e| node_e2e(ctx, &tools, e))
+            })
         };
         rows.push(row);
     }
@@ -372,6 +376,40 @@ fn start_emulators(ctx: &Ctx) -> Result<Emulators, String> {
     result
 }
 
+/// Runs `tier` if both emulators are up, and notes it when one of them dies during the tier
+/// (for example killed from outside), since the tests' failures then say little.
+fn with_live_emulators(
+    tier: &'static str,
+    emulators: &mut Result<Emulators, String>,
+    run: impl FnOnce(&Emulators) -> Row,
+) -> Row {
+    let e = match emulators {
+        Ok(e) => e,
+        Err(err) => return Row::not_run(tier, format!("no emulator: {}", first_line(err))),
+    };
+    if let Some(dead) = dead_emulator(e) {
+        return Row::not_run(tier, format!("{dead} before this tier"));
+    }
+    let mut row = run(e);
+    if let Some(dead) = dead_emulator(e) {
+        ui::problem(
+            tier,
+            format!("{dead} during this tier; its log is in target/xtask/"),
+        );
+        if !row.note.is_empty() {
+            row.note.push_str("; ");
+        }
+        row.note.push_str(&format!("{dead} during the tier"));
+    }
+    row
+}
+
+fn dead_emulator(e: &mut Emulators) -> Option<String> {
+    [&mut e.normal, &mut e.short]
+        .into_iter()
+        .find_map(|emu| emu.exited().map(|s| format!("{} exited ({s})", emu.name())))
+}
+
 /// SEGOPS_TEST_* for the wasm and Node tests (read at compile time with option_env!).
 fn test_env(e: &Emulators) -> Vec<(&'static str, String)> {
     let k = &e.normal.keys;
@@ -411,12 +449,8 @@ fn wasm_tier(
     tier: &'static str,
     browser: Browser,
     files: &[String],
-    emulators: &Result<Emulators, String>,
+    emus: &Emulators,
 ) -> Row {
-    let emus = match emulators {
-        Ok(e) => e,
-        Err(e) => return Row::not_run(tier, format!("no emulator: {}", first_line(e))),
-    };
     if !tools.wasm_target {
         return Row::not_run(tier, "no wasm32-unknown-unknown target (see setup)");
     }
@@ -484,12 +518,8 @@ fn wasm_tier(
     Row::from_counts(tier, out.success(), counts, files.len() as u64)
 }
 
-fn node_e2e(ctx: &Ctx, tools: &Tools, emulators: &Result<Emulators, String>) -> Row {
+fn node_e2e(ctx: &Ctx, tools: &Tools, emus: &Emulators) -> Row {
     const TIER: &str = "node-e2e";
-    let emus = match emulators {
-        Ok(e) => e,
-        Err(e) => return Row::not_run(TIER, format!("no emulator: {}", first_line(e))),
-    };
     if tools.wasm_pack.is_none() || tools.node.is_none() {
         return Row::not_run(TIER, "no wasm-pack or node (see setup)");
     }
