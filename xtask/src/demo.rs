@@ -72,6 +72,7 @@ pub fn run(ctx: &Ctx, addr: &str) -> i32 {
             return 1;
         }
     };
+    crate::proc::ignore_sigint();
     let k = &emu.keys;
     let config = format!(
         "{{\n  \"apiUrl\": {},\n  \"publicKey\": {},\n  \"signedPublicKey\": {},\n  \"signedPublicKeyId\": {}\n}}\n",

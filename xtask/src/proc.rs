@@ -159,3 +159,22 @@ pub fn die_with_parent(cmd: &mut Command) {
 
 #[cfg(not(target_os = "linux"))]
 pub fn die_with_parent(_cmd: &mut Command) {}
+
+/// Makes this process ignore SIGINT. The demo calls it once the emulator runs in the
+/// foreground: Ctrl-C reaches the whole process group, the emulator shuts down gracefully, and
+/// xtask exits when it has (instead of dying first and taking the emulator down with SIGKILL).
+#[cfg(unix)]
+pub fn ignore_sigint() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGINT: i32 = 2;
+    const SIG_IGN: usize = 1;
+    // SAFETY: installing SIG_IGN runs no code of ours in signal context.
+    unsafe {
+        signal(SIGINT, SIG_IGN);
+    }
+}
+
+#[cfg(not(unix))]
+pub fn ignore_sigint() {}
