@@ -82,6 +82,12 @@ pub struct Stats {
     pub mints: u64,
     /// Of `mints`, those made because ingestion answered 401 to a token.
     pub remints: u64,
+    /// Requests sent with `keepalive` as the page was hidden.
+    pub keepalive_requests: u64,
+    /// Events saved by an earlier page of this origin and taken up by this one.
+    pub restored: u64,
+    /// Events the last snapshot for the next page load could not hold (over its bound).
+    pub unsaved: u64,
     /// Dropped events by reason, in order of first occurrence.
     pub dropped: Vec<(String, u64)>,
     /// The last delivery problem, `(code, message)`.
@@ -164,6 +170,14 @@ enum Credentials {
 
 const SENT_AT_SAMPLE: &str = "2026-11-24T03:01:16.123Z";
 
+/// Browsers cap the bodies of all keepalive requests in flight from one page at 64 KiB
+/// together (Fetch standard, "keepalive"); a request over the cap fails outright. Stay under it
+/// with room for headers' accounting differences, as Sentry does with 60,000.
+pub const KEEPALIVE_BUDGET_BYTES: usize = 60_000;
+/// Bound on the snapshot saved for the next page load: localStorage gives an origin about
+/// 5 MB (in UTF-16 in some browsers), shared with the app.
+pub const MAX_PERSIST_BYTES: usize = 1024 * 1024;
+
 /// The delivery engine of one client.
 pub struct Pipeline {
     cfg: Config,
@@ -177,6 +191,8 @@ pub struct Pipeline {
     ready: VecDeque<Batch>,
     /// The ingestion request in flight, with its batch and (public keys) session index.
     in_flight: Option<(u64, Batch, Option<usize>)>,
+    /// Keepalive requests sent as the page was hidden, with their body sizes.
+    keepalive: Vec<(u64, Batch, Option<usize>, usize)>,
     /// No ingestion request before this time (backoff).
     not_before: f64,
     /// When the oldest queued event has waited `flushIntervalMs`.
@@ -223,6 +239,7 @@ impl Pipeline {
             next_seq: 1,
             ready: VecDeque::new(),
             in_flight: None,
+            keepalive: Vec::new(),
             not_before: 0.0,
             deadline: None,
             flush_target: 0,
@@ -270,6 +287,24 @@ impl Pipeline {
                 max,
             });
         }
+        if let Credentials::Public {
+            sessions, current, ..
+        } = &mut self.credentials
+        {
+            let i = session_index(sessions, &event.identity);
+            let session = &mut sessions[i];
+            session.last_activity = now;
+            if let (Some(sig), false) = (signature, session.key.anonymous) {
+                session.set_signature(sig);
+            }
+            *current = Some(i);
+        }
+        self.stats.recorded += 1;
+        Ok(self.push(json, event.identity, now))
+    }
+
+    /// Appends a serialized event, making room by dropping the oldest when the queue is full.
+    fn push(&mut self, json: String, identity: Identity, now: f64) -> u64 {
         let mut overflowed = 0u64;
         while !self.queue.is_empty()
             && (self.queue.len() >= self.cfg.max_queue_events as usize
@@ -290,31 +325,18 @@ impl Pipeline {
                 );
             }
         }
-        if let Credentials::Public {
-            sessions, current, ..
-        } = &mut self.credentials
-        {
-            let i = session_index(sessions, &event.identity);
-            let session = &mut sessions[i];
-            session.last_activity = now;
-            if let (Some(sig), false) = (signature, session.key.anonymous) {
-                session.set_signature(sig);
-            }
-            *current = Some(i);
-        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queue_bytes += json.len();
         self.queue.push_back(Queued {
             seq,
             json,
-            identity: event.identity,
+            identity,
         });
-        self.stats.recorded += 1;
         if self.deadline.is_none() {
             self.deadline = Some(now + f64::from(self.cfg.flush_interval_ms));
         }
-        Ok(seq)
+        seq
     }
 
     /// Asks for everything recorded so far to be sent without waiting for the interval.
@@ -346,6 +368,10 @@ impl Pipeline {
             .in_flight
             .as_ref()
             .is_some_and(|(_, b, _)| b.events.iter().any(live))
+            || self
+                .keepalive
+                .iter()
+                .any(|(_, b, _, _)| b.events.iter().any(live))
             || self.ready.iter().any(|b| b.events.iter().any(live))
             || self.queue.iter().take_while(|e| e.seq <= target).any(live))
     }
@@ -403,6 +429,11 @@ impl Pipeline {
                 .in_flight
                 .as_ref()
                 .map_or(0, |(_, b, _)| b.events.len())
+            + self
+                .keepalive
+                .iter()
+                .map(|(_, b, _, _)| b.events.len())
+                .sum::<usize>()
     }
 
     /// Events in the bounded queue.
@@ -520,7 +551,17 @@ impl Pipeline {
     /// Takes the next batch from the queue: the oldest events (of one identity, for public
     /// keys) that fit in `maxBatchBytes`, and always at least one.
     fn take_batch(&mut self, session: Option<&SessionKey>) -> Batch {
-        let budget = self.cfg.max_batch_bytes as usize;
+        self.take_batch_within(session, self.cfg.max_batch_bytes as usize, true)
+    }
+
+    /// [`Pipeline::take_batch`] with a body budget; with `!at_least_one`, an empty batch when
+    /// the first event does not fit.
+    fn take_batch_within(
+        &mut self,
+        session: Option<&SessionKey>,
+        budget: usize,
+        at_least_one: bool,
+    ) -> Batch {
         let mut size = self.envelope_bytes();
         let mut events = Vec::new();
         let mut skipped = VecDeque::new();
@@ -530,7 +571,7 @@ impl Pipeline {
                 continue;
             }
             let add = next.json.len() + usize::from(!events.is_empty());
-            if !events.is_empty() && size + add > budget {
+            if (!events.is_empty() || !at_least_one) && size + add > budget {
                 self.queue.push_front(next);
                 break;
             }
@@ -712,6 +753,173 @@ impl Pipeline {
         })
     }
 
+    /// The page is being hidden (and may be closed): sends what is waiting with `keepalive`,
+    /// ignoring backoff (this may be the last chance), within [`KEEPALIVE_BUDGET_BYTES`] for
+    /// all keepalive bodies in flight together. Events that do not fit, or whose identity has
+    /// no usable token, stay queued: [`Pipeline::snapshot`] saves them.
+    pub fn on_hidden(&mut self, now: f64) -> Vec<Request> {
+        let mut requests = Vec::new();
+        if let Credentials::Secret {
+            halted: Some(_), ..
+        } = &self.credentials
+        {
+            return requests;
+        }
+        let in_flight: usize = self.keepalive.iter().map(|k| k.3).sum();
+        let mut budget = KEEPALIVE_BUDGET_BYTES.saturating_sub(in_flight);
+        // Retries and split halves go back in line with the rest.
+        let ready: Vec<Batch> = self.ready.drain(..).collect();
+        for b in ready {
+            self.requeue(b);
+        }
+        loop {
+            // The identity to send for: any (secret key), or the first one with a token.
+            let (session, authorization) = match &self.credentials {
+                Credentials::Secret { header, .. } => (None, header.clone()),
+                Credentials::Public { sessions, .. } => {
+                    let found = self.queue.iter().find_map(|e| {
+                        let i = sessions.iter().position(|s| s.key.matches(&e.identity))?;
+                        sessions[i].token(now).map(|t| (i, t))
+                    });
+                    let Some((i, token)) = found else { break };
+                    let mut h = String::from("Bearer ");
+                    h.push_str(token);
+                    (Some(i), h)
+                }
+            };
+            if self.queue.is_empty() {
+                break;
+            }
+            let key = match (&self.credentials, session) {
+                (Credentials::Public { sessions, .. }, Some(i)) => Some(sessions[i].key.clone()),
+                _ => None,
+            };
+            let limit = budget.min(self.cfg.max_batch_bytes as usize);
+            let batch = self.take_batch_within(key.as_ref(), limit, false);
+            if batch.events.is_empty() {
+                break;
+            }
+            let body = self.body(&batch, now);
+            budget = budget.saturating_sub(body.len());
+            let id = self.new_request_id();
+            self.stats.requests += 1;
+            self.stats.keepalive_requests += 1;
+            self.stats.bytes_sent += body.len() as u64;
+            self.keepalive.push((id, batch, session, body.len()));
+            requests.push(Request {
+                id,
+                url: self.cfg.ingest_url(),
+                authorization,
+                body,
+                keepalive: true,
+                timeout_ms: self.cfg.request_timeout_ms,
+            });
+        }
+        requests
+    }
+
+    /// The page is visible again (or back online): resume at once, without waiting out a
+    /// backoff that was counting while nobody was looking.
+    pub fn resume(&mut self, now: f64) {
+        self.not_before = self.not_before.min(now);
+    }
+
+    /// Every event not known to be delivered (queued, waiting for a retry, in flight with or
+    /// without keepalive), oldest first, as text to keep in storage for the next page load:
+    /// `{"v":1,"events":["<event JSON>", ...]}`. The newest events are kept when they exceed
+    /// [`MAX_PERSIST_BYTES`] (`stats().unsaved` counts the others). Empty when there is
+    /// nothing to save.
+    pub fn snapshot(&mut self) -> String {
+        let mut all: Vec<&Queued> = self
+            .queue
+            .iter()
+            .chain(self.ready.iter().flat_map(|b| b.events.iter()))
+            .chain(self.in_flight.iter().flat_map(|(_, b, _)| b.events.iter()))
+            .chain(
+                self.keepalive
+                    .iter()
+                    .flat_map(|(_, b, _, _)| b.events.iter()),
+            )
+            .collect();
+        self.stats.unsaved = 0;
+        if all.is_empty() {
+            return String::new();
+        }
+        all.sort_by_key(|e| e.seq);
+        let mut size = 0usize;
+        let mut start = all.len();
+        while start > 0 {
+            // Escaping grows event JSON by its quotes and backslashes, about a tenth.
+            let add = all[start - 1].json.len() * 11 / 10 + 3;
+            if size + add > MAX_PERSIST_BYTES {
+                break;
+            }
+            size += add;
+            start -= 1;
+        }
+        let unsaved = start as u64;
+        let mut out = String::with_capacity(size + 20);
+        out.push_str("{\"v\":1,\"events\":[");
+        for (i, e) in all[start..].iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            crate::json::write_str(&mut out, &e.json);
+        }
+        out.push_str("]}");
+        self.stats.unsaved = unsaved;
+        out
+    }
+
+    /// Takes up a snapshot saved by an earlier page. Events keep their `message_id` (the server
+    /// drops any it already has); malformed entries are skipped. Returns how many were taken.
+    pub fn restore(&mut self, text: &str, now: f64) -> usize {
+        let Ok(doc) = crate::json::parse(text) else {
+            return 0;
+        };
+        if doc.get("v").and_then(crate::json::Value::as_u64) != Some(1) {
+            return 0;
+        }
+        let Some(events) = doc.get("events").and_then(crate::json::Value::as_array) else {
+            return 0;
+        };
+        let mut taken = 0;
+        for entry in events {
+            let Some(json) = entry.as_str() else { continue };
+            if json.len() > self.cfg.max_event_bytes as usize {
+                continue;
+            }
+            let Ok(event) = crate::json::parse(json) else {
+                continue;
+            };
+            let text = |k: &str| {
+                event
+                    .get(k)
+                    .and_then(crate::json::Value::as_str)
+                    .filter(|s| crate::event::check_id(k, s).is_ok())
+                    .map(str::to_string)
+            };
+            if text("message_id").is_none() {
+                continue;
+            }
+            let identity = match (text("user_id"), text("anonymous_id")) {
+                (Some(user_id), anonymous_id) => Identity::User {
+                    user_id,
+                    anonymous_id,
+                },
+                (None, Some(anonymous_id)) => Identity::Anonymous { anonymous_id },
+                (None, None) => continue,
+            };
+            if let Credentials::Public { sessions, .. } = &mut self.credentials {
+                session_index(sessions, &identity);
+            }
+            self.push(json.to_string(), identity, now);
+            taken += 1;
+        }
+        self.stats.restored += taken as u64;
+        taken
+    }
+
     fn next_jitter(&mut self) -> f64 {
         // xorshift64*: enough for jitter, which only has to differ between clients.
         let mut x = self.rng;
@@ -730,7 +938,12 @@ impl Pipeline {
             }
             other => {
                 self.in_flight = other;
-                self.on_mint_result(id, result, now);
+                if let Some(i) = self.keepalive.iter().position(|k| k.0 == id) {
+                    let (_, batch, session, _) = self.keepalive.swap_remove(i);
+                    self.on_ingest_result(batch, session, result, now);
+                } else {
+                    self.on_mint_result(id, result, now);
+                }
             }
         }
     }
@@ -1747,5 +1960,158 @@ mod tests {
         p.on_result(mint.id, token("alice", 1, 900), 4.0);
         let r = p.poll_request(4.0).unwrap();
         assert_eq!(ids(&r), ["m1", "m2"], "nothing was lost while refused");
+    }
+
+    // ---- page lifecycle ------------------------------------------------------------------
+
+    #[test]
+    fn hiding_sends_everything_with_keepalive_at_once() {
+        let mut p = pipeline(|_| {});
+        record(&mut p, 3, 0.0);
+        assert_eq!(p.poll_request(0.0), None, "not due yet");
+        let reqs = p.on_hidden(1.0);
+        assert_eq!(reqs.len(), 1);
+        assert!(reqs[0].keepalive);
+        assert_eq!(ids(&reqs[0]), ["m1", "m2", "m3"]);
+        assert_eq!(p.stats().keepalive_requests, 1);
+        assert_eq!(p.pending(), 3, "in flight until answered");
+        p.on_result(reqs[0].id, ok(3), 2.0);
+        assert_eq!(p.stats().sent, 3);
+        assert_eq!(p.pending(), 0);
+        assert_eq!(p.snapshot(), "");
+    }
+
+    #[test]
+    fn keepalive_bodies_stay_within_the_budget_and_the_rest_is_saved() {
+        let mut p = pipeline(|_| {});
+        let pad = "x".repeat(300);
+        for i in 0..400 {
+            let mut e = ev("big");
+            e.properties = Some(format!(r#"{{"pad":"{pad}","i":{i}}}"#));
+            p.enqueue(&format!("m{i}"), e, None, 0.0).unwrap();
+        }
+        let reqs = p.on_hidden(0.0);
+        let total: usize = reqs.iter().map(|r| r.body.len()).sum();
+        assert!(total <= KEEPALIVE_BUDGET_BYTES, "{total}");
+        assert!(
+            total > KEEPALIVE_BUDGET_BYTES - 1_000,
+            "the budget is used: {total}"
+        );
+        let sent: usize = reqs.iter().map(|r| ids(r).len()).sum();
+        assert!(sent > 100 && sent < 400, "{sent}");
+        // A second hide while those are in flight has no budget left.
+        assert!(p.on_hidden(1.0).is_empty());
+        // The snapshot holds everything not known delivered, keepalive in flight included.
+        let snap = p.snapshot();
+        let saved = parse(&snap).unwrap();
+        let saved = saved.get("events").and_then(Value::as_array).unwrap();
+        assert_eq!(saved.len(), 400);
+        assert_eq!(p.stats().unsaved, 0);
+        // Once the keepalive answers arrive, they are no longer saved.
+        for r in &reqs {
+            p.on_result(r.id, ok(ids(r).len()), 2.0);
+        }
+        let after = parse(&p.snapshot()).unwrap();
+        assert_eq!(
+            after.get("events").and_then(Value::as_array).unwrap().len(),
+            400 - sent
+        );
+    }
+
+    #[test]
+    fn hiding_ignores_backoff_and_resume_ends_it() {
+        let mut p = pipeline(|c| c.flush_at = Some(1.0));
+        record(&mut p, 2, 0.0);
+        let r = p.poll_request(0.0).unwrap();
+        p.on_result(r.id, status(503, ""), 1.0);
+        assert_eq!(p.poll_request(1.0), None, "backing off");
+        let reqs = p.on_hidden(1.0);
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(ids(&reqs[0]), ["m1", "m2"], "same message ids");
+        p.on_result(reqs[0].id, status(503, ""), 2.0);
+        assert_eq!(p.poll_request(2.0), None);
+        p.resume(2.0);
+        let again = p.poll_request(2.0).unwrap();
+        assert_eq!(ids(&again), ["m1", "m2"]);
+    }
+
+    #[test]
+    fn hiding_with_a_public_key_sends_only_identities_with_a_token() {
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        p.enqueue("a1", anon_ev("x"), None, 0.0).unwrap();
+        let mint = p.poll_request(0.0).unwrap();
+        p.on_result(mint.id, token("anon-1", 1, 900), 1.0);
+        let r = p.poll_request(1.0).unwrap();
+        p.on_result(r.id, ok(1), 2.0);
+        p.enqueue("u1", user_ev("y", "alice"), None, 3.0).unwrap();
+        p.enqueue("a2", anon_ev("x"), None, 3.0).unwrap();
+        let reqs = p.on_hidden(3.0);
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].authorization, "Bearer tok-anon-1-1");
+        assert_eq!(ids(&reqs[0]), ["a2"]);
+        let snap = p.snapshot();
+        assert!(snap.contains("u1") && snap.contains("a2"), "{snap}");
+    }
+
+    #[test]
+    fn a_snapshot_restores_into_a_new_page_with_the_same_message_ids() {
+        let mut first = public(|_| {});
+        first.enqueue("a1", anon_ev("x"), None, 0.0).unwrap();
+        first
+            .enqueue("u1", user_ev("y", "alice"), None, 0.0)
+            .unwrap();
+        let snap = first.snapshot();
+        let mut next = public(|c| c.flush_at = Some(1.0));
+        assert_eq!(next.restore(&snap, 10.0), 2);
+        assert_eq!(next.stats().restored, 2);
+        let mut seen = Vec::new();
+        let mut now = 10.0;
+        while let Some(r) = next.poll_request(now) {
+            now += 1.0;
+            if is_mint(&r) {
+                let uid = if r.body.contains("anonymous_id") {
+                    "anon-1"
+                } else {
+                    "alice"
+                };
+                next.on_result(r.id, token(uid, 1, 900), now);
+            } else {
+                seen.push((r.authorization.clone(), ids(&r)));
+                next.on_result(r.id, ok(1), now);
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                ("Bearer tok-anon-1-1".to_string(), vec!["a1".to_string()]),
+                ("Bearer tok-alice-1".to_string(), vec!["u1".to_string()])
+            ]
+        );
+        for bad in [
+            "",
+            "[]",
+            "{\"v\":2,\"events\":[]}",
+            "{\"v\":1,\"events\":[1,\"{}\",\"nope\",\"{\\\"message_id\\\":\\\"m\\\"}\"]}",
+        ] {
+            assert_eq!(next.restore(bad, 0.0), 0, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_over_its_bound_keeps_the_newest() {
+        let mut p = pipeline(|c| c.max_queue_bytes = Some(64.0 * 1024.0 * 1024.0));
+        let pad = "y".repeat(20_000);
+        for i in 0..80 {
+            let mut e = ev("big");
+            e.properties = Some(format!(r#"{{"pad":"{pad}"}}"#));
+            p.enqueue(&format!("m{i}"), e, None, 0.0).unwrap();
+        }
+        let snap = p.snapshot();
+        assert!(snap.len() <= MAX_PERSIST_BYTES);
+        let kept = parse(&snap).unwrap();
+        let kept = kept.get("events").and_then(Value::as_array).unwrap();
+        assert!(p.stats().unsaved > 0);
+        assert_eq!(kept.len() as u64 + p.stats().unsaved, 80);
+        assert!(kept.last().unwrap().as_str().unwrap().contains("\"m79\""));
     }
 }
