@@ -52,6 +52,7 @@ pub const FIELDS: &[&str] = &[
     "maxBatchBytes",
     "requestTimeoutMs",
     "debug",
+    "aiProviders",
 ];
 
 /// The kind of an API key, from its prefix.

@@ -21,6 +21,7 @@ use crate::delivery::HttpResult;
 use crate::error::Error;
 use crate::event::{check_event_type, check_id, EventInput, EventKind, Identity};
 use crate::pipeline::{Level, Pipeline, Request};
+use crate::referrer::{check_custom, classify, utm_params, CustomProvider, PageSnapshot};
 use crate::time::{format_iso8601, parse_rfc3339};
 use crate::uuid::uuid_v4;
 
@@ -53,6 +54,18 @@ extern "C" {
     fn storage_set(key: &str, value: &str) -> bool;
     #[wasm_bindgen(js_name = makeError)]
     fn make_error(message: &str, code: &str, field: Option<String>) -> JsValue;
+    #[wasm_bindgen(js_name = storageRemove)]
+    fn storage_remove(key: &str);
+    #[wasm_bindgen(js_name = pageSnapshot)]
+    fn page_snapshot() -> Option<Array>;
+    #[wasm_bindgen(js_name = watchPage)]
+    fn watch_page(
+        on_hidden: &Closure<dyn FnMut()>,
+        on_shown: &Closure<dyn FnMut()>,
+        on_online: &Closure<dyn FnMut()>,
+    ) -> Function;
+    #[wasm_bindgen(js_name = takeSaved)]
+    fn take_saved(prefix: &str, own_key: &str) -> Promise;
 }
 
 #[wasm_bindgen]
@@ -69,6 +82,8 @@ const LIBRARY_NAME: &str = "@segops/sdk";
 const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// localStorage key of the visitor's anonymous id (browsers only).
 const ANONYMOUS_ID_KEY: &str = "segops.anonymous_id";
+/// localStorage keys of snapshots of unsent events, one per tab: `segops.pending.<tab id>`.
+const SAVED_PREFIX: &str = "segops.pending.";
 
 fn js_error(e: &Error) -> JsValue {
     make_error(&e.message(), e.code(), e.field().map(str::to_string))
@@ -119,6 +134,18 @@ impl Drop for Timer {
     }
 }
 
+/// The page listeners (hidden, shown, online); removed when dropped.
+struct PageWatch {
+    unwatch: Function,
+    _callbacks: [Closure<dyn FnMut()>; 3],
+}
+
+impl Drop for PageWatch {
+    fn drop(&mut self) {
+        let _ = self.unwatch.call0(&JsValue::NULL);
+    }
+}
+
 struct Inner {
     core: Pipeline,
     get_user: Option<Function>,
@@ -132,6 +159,17 @@ struct Inner {
     /// `flush()`/`shutdown()` promises: resolve each when its target is flushed.
     waiters: Vec<(u64, Function)>,
     shut_down: bool,
+    /// The page is hidden: everything was handed to keepalive or saved, and each answer
+    /// updates the saved snapshot.
+    hidden: bool,
+    /// This tab's snapshot key.
+    saved_key: String,
+    /// Snapshots that could not be written (storage full or disabled).
+    save_failures: u64,
+    page_watch: Option<PageWatch>,
+    /// `ai_referral_session` is looked for once per page load.
+    referral_checked: bool,
+    ai_providers: Vec<CustomProvider>,
 }
 
 /// The SegOps client. See the package README for the API.
@@ -244,7 +282,9 @@ fn read_signature(v: &JsValue) -> Result<Option<Signature>, Error> {
     }
 }
 
-fn read_config(cfg: &JsValue) -> Result<(ConfigInput, Option<Function>), Error> {
+fn read_config(
+    cfg: &JsValue,
+) -> Result<(ConfigInput, Option<Function>, Vec<CustomProvider>), Error> {
     if !cfg.is_object() || Array::is_array(cfg) {
         return Err(Error::config(
             "(config)",
@@ -291,6 +331,7 @@ fn read_config(cfg: &JsValue) -> Result<(ConfigInput, Option<Function>), Error> 
             )
         })?)
     };
+    let ai_providers = read_ai_providers(&get(cfg, "aiProviders", "aiProviders", true)?)?;
     Ok((
         ConfigInput {
             api_url: string("apiUrl")?,
@@ -305,7 +346,90 @@ fn read_config(cfg: &JsValue) -> Result<(ConfigInput, Option<Function>), Error> 
             debug,
         },
         get_user,
+        ai_providers,
     ))
+}
+
+/// `aiProviders: [{ name, hosts, pathPrefix?, utmSources? }]`: extra AI assistants for
+/// `ai_referral_session`, checked before the built-in table.
+fn read_ai_providers(v: &JsValue) -> Result<Vec<CustomProvider>, Error> {
+    if v.is_undefined() {
+        return Ok(Vec::new());
+    }
+    let list = v.dyn_ref::<Array>().ok_or_else(|| {
+        Error::config(
+            "aiProviders",
+            &expected("an array of { name, hosts, pathPrefix?, utmSources? }", v),
+        )
+    })?;
+    let strings = |item: &JsValue, key: &str, field: &str| -> Result<Vec<String>, Error> {
+        let v = get(item, key, field, true)?;
+        if v.is_undefined() {
+            return Ok(Vec::new());
+        }
+        let arr = v
+            .dyn_ref::<Array>()
+            .ok_or_else(|| Error::config(field, &expected("an array of strings", &v)))?;
+        arr.iter()
+            .map(|s| {
+                s.as_string()
+                    .ok_or_else(|| Error::config(field, &expected("an array of strings", &s)))
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let mut field = String::from("aiProviders[");
+        field.push_str(&i.to_string());
+        field.push(']');
+        if !item.is_object() {
+            return Err(Error::config(&field, &expected("an object", &item)));
+        }
+        let sub = |k: &str| {
+            let mut f = field.clone();
+            f.push('.');
+            f.push_str(k);
+            f
+        };
+        let mut prefix = field.clone();
+        prefix.push('.');
+        check_keys(
+            &item,
+            &["name", "hosts", "pathPrefix", "utmSources"],
+            &prefix,
+            false,
+        )
+        .map_err(|e| match e {
+            Error::InvalidArgument { field, expected } => Error::InvalidConfig { field, expected },
+            other => other,
+        })?;
+        let name = get(&item, "name", &sub("name"), true)?
+            .as_string()
+            .ok_or_else(|| Error::config(&sub("name"), "expected a string"))?;
+        let path = get(&item, "pathPrefix", &sub("pathPrefix"), true)?;
+        let path_prefix = if path.is_undefined() {
+            None
+        } else {
+            Some(
+                path.as_string()
+                    .ok_or_else(|| Error::config(&sub("pathPrefix"), "expected a string"))?,
+            )
+        };
+        let provider = CustomProvider {
+            name,
+            hosts: strings(&item, "hosts", &sub("hosts"))?,
+            path_prefix,
+            utm_sources: strings(&item, "utmSources", &sub("utmSources"))?,
+        };
+        check_custom(&provider).map_err(|m| {
+            let m = m
+                .replace("path_prefix", "pathPrefix")
+                .replace("utm_sources", "utmSources");
+            Error::config(&field, &m)
+        })?;
+        out.push(provider);
+    }
+    Ok(out)
 }
 
 fn json_field(obj: &JsValue, key: &str, prefix: &str) -> Result<Option<String>, Error> {
@@ -366,7 +490,7 @@ impl SegOpsClient {
     }
 
     fn create(config: &JsValue) -> Result<SegOpsClient, Error> {
-        let (input, get_user) = read_config(config)?;
+        let (input, get_user, ai_providers) = read_config(config)?;
         let config = Config::from_input(input)?;
         if config.key_kind == KeyKind::Secret && is_browser() {
             console_warn(
@@ -388,7 +512,9 @@ impl SegOpsClient {
                 id
             }
         };
-        Ok(SegOpsClient {
+        let mut saved_key = String::from(SAVED_PREFIX);
+        saved_key.push_str(&crate::sign::hex(&random.take::<8>()));
+        let client = SegOpsClient {
             inner: Rc::new(RefCell::new(Inner {
                 core,
                 get_user,
@@ -399,8 +525,19 @@ impl SegOpsClient {
                 pump_queued: false,
                 waiters: Vec::new(),
                 shut_down: false,
+                hidden: false,
+                saved_key,
+                save_failures: 0,
+                page_watch: None,
+                referral_checked: false,
+                ai_providers,
             })),
-        })
+        };
+        if is_browser() {
+            client.watch_page();
+            restore_saved(&client.inner);
+        }
+        Ok(client)
     }
 
     /// `track({ eventType, userId?, anonymousId?, properties?, timestamp? })`
@@ -418,6 +555,15 @@ impl SegOpsClient {
         self.record_page(&event).map_err(|e| js_error(&e))
     }
 
+    /// `trackPageView({ userId?, anonymousId?, properties? })`: a `page_viewed` event with the
+    /// page's url, path, title, referrer and UTM parameters, and, once per page load, an
+    /// `ai_referral_session` event when the visitor came from an AI assistant. Does nothing
+    /// outside a browser.
+    #[wasm_bindgen(js_name = trackPageView)]
+    pub fn track_page_view(&self, event: JsValue) -> Result<(), JsValue> {
+        self.record_page_view(&event).map_err(|e| js_error(&e))
+    }
+
     /// Resolves when everything recorded before the call was delivered or given up on.
     pub fn flush(&self) -> Result<Promise, JsValue> {
         if self.inner.borrow().shut_down {
@@ -433,6 +579,7 @@ impl SegOpsClient {
         let target = {
             let mut inner = self.inner.borrow_mut();
             inner.shut_down = true;
+            inner.page_watch = None;
             inner.core.begin_shutdown()
         };
         self.wait_for(target)
@@ -456,6 +603,14 @@ impl SegOpsClient {
         set(&out, "requests", (s.requests as f64).into());
         set(&out, "bytesSent", (s.bytes_sent as f64).into());
         set(&out, "mints", (s.mints as f64).into());
+        set(
+            &out,
+            "keepaliveRequests",
+            (s.keepalive_requests as f64).into(),
+        );
+        set(&out, "restored", (s.restored as f64).into());
+        set(&out, "unsaved", (s.unsaved as f64).into());
+        set(&out, "saveFailures", (inner.save_failures as f64).into());
         set(&out, "remints", (s.remints as f64).into());
         set(
             &out,
@@ -695,6 +850,136 @@ impl SegOpsClient {
         )
     }
 
+    fn record_page_view(&self, arg: &JsValue) -> Result<(), Error> {
+        self.check_open()?;
+        let arg = arg_object(arg, "trackPageView", false)?;
+        let (properties, user_id, anonymous_id) = match &arg {
+            None => (None, None, None),
+            Some(a) => {
+                check_keys(
+                    a,
+                    &["userId", "anonymousId", "properties"],
+                    "trackPageView.",
+                    false,
+                )?;
+                (
+                    json_field(a, "properties", "trackPageView.")?,
+                    opt_string(a, "userId", "trackPageView.")?,
+                    opt_string(a, "anonymousId", "trackPageView.")?,
+                )
+            }
+        };
+        let Some(page) = page_snapshot() else {
+            return Ok(()); // Node, or server-side rendering: nothing to view.
+        };
+        let part = |i: u32| page.get(i).as_string().unwrap_or_default();
+        let (url, path, search, title, referrer) = (part(0), part(1), part(2), part(3), part(4));
+        let mut props = String::from("{");
+        for (k, v) in [
+            ("url", &url),
+            ("path", &path),
+            ("search", &search),
+            ("title", &title),
+            ("referrer", &referrer),
+        ] {
+            if props.len() > 1 {
+                props.push(',');
+            }
+            crate::json::write_str(&mut props, k);
+            props.push(':');
+            crate::json::write_str(&mut props, v);
+        }
+        for (k, v) in utm_params(&url) {
+            props.push(',');
+            crate::json::write_str(&mut props, k);
+            props.push(':');
+            crate::json::write_str(&mut props, &v);
+        }
+        // The app's properties come last, so they win over ours on a shared key.
+        match properties.as_deref() {
+            None | Some("{}") => props.push('}'),
+            Some(own) => {
+                props.push(',');
+                props.push_str(own.get(1..).unwrap_or("}"));
+            }
+        }
+        let who = self.identity(user_id, anonymous_id, "trackPageView")?;
+        let referral = {
+            let mut inner = self.inner.borrow_mut();
+            if inner.referral_checked {
+                None
+            } else {
+                inner.referral_checked = true;
+                classify(
+                    &PageSnapshot {
+                        url: &url,
+                        referrer: &referrer,
+                    },
+                    &inner.ai_providers,
+                )
+            }
+        };
+        self.record(
+            EventKind::Page,
+            "page_viewed".into(),
+            who.clone(),
+            None,
+            Some(props),
+            None,
+        )?;
+        if let Some(r) = referral {
+            let mut p = String::from("{\"source_provider\":");
+            crate::json::write_str(&mut p, &r.provider);
+            p.push_str(",\"query_hint\":");
+            match &r.query_hint {
+                Some(q) => crate::json::write_str(&mut p, q),
+                None => p.push_str("null"),
+            }
+            p.push_str(",\"landing_url\":");
+            crate::json::write_str(&mut p, &r.landing_url);
+            p.push_str(",\"referrer_url\":");
+            crate::json::write_str(&mut p, &r.referrer_url);
+            p.push('}');
+            self.record(
+                EventKind::Track,
+                "ai_referral_session".into(),
+                who,
+                None,
+                Some(p),
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Listens for the page being hidden, shown again, or back online.
+    fn watch_page(&self) {
+        let weak = Rc::downgrade(&self.inner);
+        let w = weak.clone();
+        let on_hidden = Closure::<dyn FnMut()>::new(move || {
+            if let Some(rc) = w.upgrade() {
+                on_page_hidden(&rc);
+            }
+        });
+        let w = weak.clone();
+        let on_shown = Closure::<dyn FnMut()>::new(move || {
+            if let Some(rc) = w.upgrade() {
+                on_page_shown(&rc);
+            }
+        });
+        let on_online = Closure::<dyn FnMut()>::new(move || {
+            if let Some(rc) = weak.upgrade() {
+                rc.borrow_mut().core.resume(now());
+                spawn_local(async move { pump(&rc) });
+            }
+        });
+        let unwatch = watch_page(&on_hidden, &on_shown, &on_online);
+        self.inner.borrow_mut().page_watch = Some(PageWatch {
+            unwatch,
+            _callbacks: [on_hidden, on_shown, on_online],
+        });
+    }
+
     fn record(
         &self,
         kind: EventKind,
@@ -821,33 +1106,24 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
             Level::Error => console_error(&log.message),
         }
     }
-    for request in requests {
-        let rc = rc.clone();
-        spawn_local(async move {
-            let result = http(&request).await;
-            rc.borrow_mut()
-                .core
-                .on_result(request.id, result, now_after());
-            pump(&rc);
-        });
-    }
+    send_all(rc, requests);
     for resolve in resolved {
         let _ = resolve.call0(&JsValue::UNDEFINED);
     }
 }
 
-fn now_after() -> f64 {
-    now()
-}
-
-async fn http(req: &Request) -> HttpResult {
-    let promise = send(
+/// Starts a request now (synchronously: a page being unloaded gives no second chance).
+fn start(req: &Request) -> Promise {
+    send(
         &req.url,
         &req.authorization,
         &req.body,
         req.keepalive,
         req.timeout_ms,
-    );
+    )
+}
+
+async fn finish(promise: Promise) -> HttpResult {
     let answer = match JsFuture::from(promise).await {
         Ok(v) => v,
         Err(e) => return HttpResult::Network(e.as_string().unwrap_or_default()),
@@ -866,6 +1142,96 @@ async fn http(req: &Request) -> HttpResult {
     } else {
         HttpResult::Network(text)
     }
+}
+
+/// Sends `requests` now and feeds each answer back, then pumps. While the page is hidden, each
+/// answer also refreshes the saved snapshot.
+fn send_all(rc: &Rc<RefCell<Inner>>, requests: Vec<Request>) {
+    for request in requests {
+        let promise = start(&request);
+        let rc = rc.clone();
+        spawn_local(async move {
+            let result = finish(promise).await;
+            let hidden = {
+                let mut inner = rc.borrow_mut();
+                inner.core.on_result(request.id, result, now());
+                inner.hidden
+            };
+            if hidden {
+                save_snapshot(&rc);
+            }
+            pump(&rc);
+        });
+    }
+}
+
+/// Writes (or clears) this tab's snapshot of unsent events.
+fn save_snapshot(rc: &Rc<RefCell<Inner>>) {
+    let mut inner = rc.borrow_mut();
+    let text = inner.core.snapshot();
+    if text.is_empty() {
+        storage_remove(&inner.saved_key);
+    } else if !storage_set(&inner.saved_key, &text) {
+        // Full or disabled storage (quota, private mode): the events stay in memory.
+        inner.save_failures += 1;
+    }
+}
+
+/// The page is hidden or being unloaded: hand everything to keepalive requests and save a
+/// snapshot for the next page load. Once per hidden period (visibilitychange and pagehide
+/// both arrive when a tab closes).
+fn on_page_hidden(rc: &Rc<RefCell<Inner>>) {
+    let requests = {
+        let mut inner = rc.borrow_mut();
+        if inner.hidden || inner.shut_down {
+            return;
+        }
+        inner.hidden = true;
+        inner.core.on_hidden(now())
+    };
+    send_all(rc, requests);
+    save_snapshot(rc);
+}
+
+/// The page is visible again: this tab's memory holds everything, so its snapshot goes, and
+/// sending resumes at once.
+fn on_page_shown(rc: &Rc<RefCell<Inner>>) {
+    {
+        let mut inner = rc.borrow_mut();
+        if !inner.hidden {
+            return;
+        }
+        inner.hidden = false;
+        storage_remove(&inner.saved_key);
+        inner.core.resume(now());
+    }
+    pump(rc);
+}
+
+/// Takes up the snapshots earlier pages of this origin saved, and sends them.
+fn restore_saved(rc: &Rc<RefCell<Inner>>) {
+    let promise = {
+        let inner = rc.borrow();
+        take_saved(SAVED_PREFIX, &inner.saved_key)
+    };
+    let weak = Rc::downgrade(rc);
+    spawn_local(async move {
+        let Ok(texts) = JsFuture::from(promise).await else {
+            return;
+        };
+        let Some(rc) = weak.upgrade() else { return };
+        let texts: Array = texts.unchecked_into();
+        {
+            let mut inner = rc.borrow_mut();
+            let now = now();
+            for t in texts.iter() {
+                if let Some(t) = t.as_string() {
+                    inner.core.restore(&t, now);
+                }
+            }
+        }
+        pump(&rc);
+    });
 }
 
 /// `signUserId({ secret, userId, now? })` -> `{ userId, userIdSig, userIdTs }`: signs a user id

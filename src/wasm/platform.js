@@ -130,3 +130,62 @@ export function makeError(message, code, field) {
   if (field) e.field = field;
   return e;
 }
+
+export function storageRemove(key) {
+  try {
+    if (isBrowser() && window.localStorage) window.localStorage.removeItem(key);
+  } catch (_) { /* disabled storage: nothing to remove */ }
+}
+
+// The page snapshot trackPageView derives from: [url, path, search, title, referrer].
+export function pageSnapshot() {
+  if (!isBrowser()) return undefined;
+  const l = window.location;
+  return [l.href, l.pathname, l.search, document.title, document.referrer];
+}
+
+// Calls onHidden when the page is hidden or being unloaded (visibilitychange -> hidden, and
+// pagehide), onShown when it is visible again, onOnline when the network returns. Returns a
+// function that removes the listeners. Does nothing outside a browser.
+export function watchPage(onHidden, onShown, onOnline) {
+  if (!isBrowser()) return () => {};
+  const visibility = () => (document.visibilityState === "hidden" ? onHidden() : onShown());
+  document.addEventListener("visibilitychange", visibility);
+  window.addEventListener("pagehide", onHidden);
+  window.addEventListener("online", onOnline);
+  return () => {
+    document.removeEventListener("visibilitychange", visibility);
+    window.removeEventListener("pagehide", onHidden);
+    window.removeEventListener("online", onOnline);
+  };
+}
+
+// Takes (reads and removes) every saved snapshot under `prefix` except this tab's own, so that
+// the next page load sends what an earlier one could not. Under a Web Lock where the browser
+// has them, so that two tabs opening at once never both take the same snapshot.
+export function takeSaved(prefix, ownKey) {
+  const take = () => {
+    const out = [];
+    try {
+      const s = window.localStorage;
+      const keys = [];
+      for (let i = 0; i < s.length; i++) {
+        const k = s.key(i);
+        if (k && k.startsWith(prefix) && k !== ownKey) keys.push(k);
+      }
+      for (const k of keys) {
+        const v = s.getItem(k);
+        s.removeItem(k);
+        if (v) out.push(v);
+      }
+    } catch (_) { /* disabled storage: nothing saved */ }
+    return out;
+  };
+  if (!isBrowser()) return Promise.resolve([]);
+  try {
+    if (navigator.locks && typeof navigator.locks.request === "function") {
+      return navigator.locks.request(prefix + "lock", take).catch(() => take());
+    }
+  } catch (_) { /* no Web Locks: take without one */ }
+  return Promise.resolve(take());
+}

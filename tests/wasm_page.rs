@@ -1,0 +1,326 @@
+//! Page views, AI referrals and the page lifecycle (hide, save, restore), in Chromium and
+//! Firefox; in Node, trackPageView is a harmless no-op.
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use support::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use segops_sdk::wasm::SegOpsClient;
+
+#[wasm_bindgen(inline_js = r#"
+export function setReferrer(value) {
+  Object.defineProperty(document, "referrer", { value, configurable: true });
+}
+export function clearReferrer() { delete document.referrer; }
+export function setLanding(search) { history.replaceState(null, "", location.pathname + search); }
+export function setHidden(hidden) {
+  if (hidden) {
+    Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+    Object.defineProperty(document, "hidden", { value: true, configurable: true });
+  } else {
+    delete document.visibilityState;
+    delete document.hidden;
+  }
+  document.dispatchEvent(new Event("visibilitychange"));
+}
+export function savedKeys() {
+  const out = [];
+  for (let i = 0; i < localStorage.length; i++) {
+    const k = localStorage.key(i);
+    if (k.startsWith("segops.pending.")) out.push(k);
+  }
+  return out.length;
+}
+export function breakStorage() {
+  const original = Storage.prototype.setItem;
+  Storage.prototype.setItem = function () { throw new DOMException("full", "QuotaExceededError"); };
+  return () => { Storage.prototype.setItem = original; };
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = setReferrer)]
+    fn set_referrer(value: &str);
+    #[wasm_bindgen(js_name = clearReferrer)]
+    fn clear_referrer();
+    #[wasm_bindgen(js_name = setLanding)]
+    fn set_landing(search: &str);
+    #[wasm_bindgen(js_name = setHidden)]
+    fn set_hidden(hidden: bool);
+    #[wasm_bindgen(js_name = savedKeys)]
+    fn saved_keys() -> u32;
+    #[wasm_bindgen(js_name = breakStorage)]
+    fn break_storage() -> js_sys::Function;
+}
+
+fn visitor(run: &str) -> JsValue {
+    js(&format!(r#"{{"anonymousId":"{run}"}}"#))
+}
+
+fn page_client(run: &str, extra: &str) -> SegOpsClient {
+    SegOpsClient::new(with_get_user(config(public_key(), extra), visitor(run))).unwrap()
+}
+
+async fn by_type(run: &str) -> Vec<(String, JsValue)> {
+    // Events of a run are found by their anonymous id (page views carry no properties.run).
+    let auth = owner().await;
+    let (_, v) = call("GET", "/api/events/?limit=1000&after=0", Some(&auth), None).await;
+    let mut after = 0f64;
+    let mut out = Vec::new();
+    let mut page = v;
+    loop {
+        let events: js_sys::Array = get(&page, "events").unchecked_into();
+        if events.length() == 0 {
+            return out;
+        }
+        for e in events.iter() {
+            if string(&e, "anonymous_id").as_deref() == Some(run) {
+                out.push((string(&e, "event_type").unwrap_or_default(), e));
+            }
+        }
+        after = num(&page, "next_after").max(after);
+        page = call(
+            "GET",
+            &format!("/api/events/?limit=1000&after={after}"),
+            Some(&auth),
+            None,
+        )
+        .await
+        .1;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn track_page_view_is_a_no_op_outside_a_browser() {
+    if is_browser() {
+        return;
+    }
+    let c = client(public_key(), "");
+    c.track_page_view(JsValue::UNDEFINED).unwrap();
+    c.track_page_view(js(r#"{"properties":{"a":1}}"#)).unwrap();
+    assert_eq!(num(&c.stats(), "recorded"), 0.0);
+    JsFuture::from(c.shutdown()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_visit_from_chatgpt_emits_an_ai_referral_session_once() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("chatgpt");
+    set_landing("?utm_campaign=spring");
+    set_referrer("https://chatgpt.com/c/abc?q=best+running+shoes");
+    let c = page_client(&run, "");
+    c.track_page_view(js(r#"{"properties":{"section":"home"}}"#))
+        .unwrap();
+    // An SPA navigation: the referrer does not change, and no second referral is emitted.
+    c.track_page_view(JsValue::UNDEFINED).unwrap();
+    flush(&c).await;
+    clear_referrer();
+    set_landing("");
+    let events = by_type(&run).await;
+    let views: Vec<&JsValue> = events
+        .iter()
+        .filter(|(t, _)| t == "page_viewed")
+        .map(|(_, e)| e)
+        .collect();
+    let referrals: Vec<&JsValue> = events
+        .iter()
+        .filter(|(t, _)| t == "ai_referral_session")
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(views.len(), 2);
+    assert_eq!(referrals.len(), 1);
+    let p = get(referrals[0], "properties");
+    assert_eq!(string(&p, "source_provider").as_deref(), Some("chatgpt"));
+    assert_eq!(
+        string(&p, "query_hint").as_deref(),
+        Some("best running shoes")
+    );
+    assert!(string(&p, "landing_url")
+        .unwrap()
+        .contains("utm_campaign=spring"));
+    assert_eq!(
+        string(&p, "referrer_url").as_deref(),
+        Some("https://chatgpt.com/c/abc?q=best+running+shoes")
+    );
+    let first = views
+        .iter()
+        .find(|v| string(&get(v, "properties"), "section").is_some())
+        .unwrap();
+    let vp = get(first, "properties");
+    assert_eq!(string(&vp, "utm_campaign").as_deref(), Some("spring"));
+    assert!(string(&vp, "url").unwrap().starts_with("http://127.0.0.1"));
+    assert!(string(&vp, "title").is_some() && string(&vp, "path").is_some());
+    assert_eq!(string(first, "type").as_deref(), Some("page"));
+    JsFuture::from(c.shutdown()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn an_empty_referrer_falls_back_to_utm_source_and_lookalikes_do_not_count() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("utm");
+    set_referrer("");
+    set_landing("?utm_source=perplexity&utm_term=crm+tools");
+    let c = page_client(&run, "");
+    c.track_page_view(JsValue::UNDEFINED).unwrap();
+    flush(&c).await;
+    let run2 = run_id("lookalike");
+    set_landing("");
+    set_referrer("https://chatgpt.com.evil.net/");
+    let c2 = page_client(&run2, "");
+    c2.track_page_view(JsValue::UNDEFINED).unwrap();
+    flush(&c2).await;
+    // A provider added through config.
+    let run3 = run_id("custom");
+    set_referrer("https://assistant.example.org/chat");
+    let c3 = page_client(
+        &run3,
+        r#","aiProviders":[{"name":"example_ai","hosts":["assistant.example.org"]}]"#,
+    );
+    c3.track_page_view(JsValue::UNDEFINED).unwrap();
+    flush(&c3).await;
+    clear_referrer();
+
+    let events = by_type(&run).await;
+    let r = events
+        .iter()
+        .find(|(t, _)| t == "ai_referral_session")
+        .expect("utm referral");
+    let p = get(&r.1, "properties");
+    assert_eq!(string(&p, "source_provider").as_deref(), Some("perplexity"));
+    assert_eq!(string(&p, "query_hint").as_deref(), Some("crm tools"));
+    assert_eq!(string(&p, "referrer_url").as_deref(), Some(""));
+    let events2 = by_type(&run2).await;
+    assert_eq!(events2.len(), 1, "only the page view: {}", events2.len());
+    let events3 = by_type(&run3).await;
+    let r3 = events3
+        .iter()
+        .find(|(t, _)| t == "ai_referral_session")
+        .expect("custom");
+    assert_eq!(
+        string(&get(&r3.1, "properties"), "source_provider").as_deref(),
+        Some("example_ai")
+    );
+    // A bad provider is refused naming it.
+    let e = match SegOpsClient::new(config(
+        public_key(),
+        r#","aiProviders":[{"name":"x","hosts":["https://bad/"]}]"#,
+    )) {
+        Err(e) => e,
+        Ok(_) => panic!("accepted"),
+    };
+    assert_eq!(error_field(&e).as_deref(), Some("aiProviders[0]"));
+    for c in [c, c2, c3] {
+        JsFuture::from(c.shutdown()).await.unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn hiding_the_page_sends_queued_events_with_keepalive() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("hide");
+    let c = page_client(&run, r#","flushIntervalMs":600000"#);
+    // Get a token first: a hidden page never waits for a mint.
+    c.track(js(&format!(
+        r#"{{"eventType":"warm","properties":{{"run":"{run}"}}}}"#
+    )))
+    .unwrap();
+    flush(&c).await;
+    for _ in 0..5 {
+        c.track(js(&format!(
+            r#"{{"eventType":"before_hide","properties":{{"run":"{run}"}}}}"#
+        )))
+        .unwrap();
+    }
+    assert_eq!(num(&c.stats(), "pending"), 5.0, "waiting for the interval");
+    set_hidden(true);
+    assert_eq!(num(&c.stats(), "keepaliveRequests"), 1.0);
+    // A second signal of the same hiding (pagehide) sends nothing more.
+    set_hidden(true);
+    assert_eq!(num(&c.stats(), "keepaliveRequests"), 1.0);
+    for _ in 0..50 {
+        if num(&c.stats(), "sent") == 6.0 {
+            break;
+        }
+        sleep(100).await;
+    }
+    assert_eq!(saved_keys(), 0, "delivered, so nothing left saved");
+    set_hidden(false);
+    assert_eq!(num(&c.stats(), "sent"), 6.0);
+    assert_unique(&stored_events(&run).await, 6);
+    JsFuture::from(c.shutdown()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn what_a_closed_page_could_not_send_is_sent_by_the_next_one_exactly_once() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("persist");
+    // A page whose API is unreachable: the keepalive fails, the events are saved.
+    let dead = SegOpsClient::new(js(&format!(
+        r#"{{"apiUrl":"http://127.0.0.1:9","apiKey":"{}","flushIntervalMs":600000}}"#,
+        secret_key()
+    )))
+    .unwrap();
+    for i in 0..4 {
+        dead.track(js(&format!(
+            r#"{{"eventType":"saved","anonymousId":"{run}","properties":{{"run":"{run}","i":{i}}}}}"#
+        )))
+        .unwrap();
+    }
+    set_hidden(true);
+    assert_eq!(saved_keys(), 1);
+    sleep(300).await;
+    assert_eq!(saved_keys(), 1, "still saved after the keepalive failed");
+    // The old page is gone (its listeners too); a new one loads.
+    let _ = dead.shutdown();
+    set_hidden(false);
+    let next = client(secret_key(), "");
+    for _ in 0..50 {
+        if num(&next.stats(), "restored") == 4.0 {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!(num(&next.stats(), "restored"), 4.0);
+    assert_eq!(saved_keys(), 0, "taken, so no other tab sends them");
+    flush(&next).await;
+    assert_unique(&stored_events(&run).await, 4);
+    JsFuture::from(next.shutdown()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn full_storage_never_throws_and_loses_nothing() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("quota");
+    let c = client(secret_key(), r#","flushIntervalMs":600000"#);
+    let restore = break_storage();
+    for i in 0..3 {
+        c.track(js(&format!(
+            r#"{{"eventType":"quota","properties":{{"run":"{run}","i":{i}}}}}"#
+        )))
+        .unwrap();
+    }
+    set_hidden(true);
+    assert!(
+        num(&c.stats(), "saveFailures") >= 1.0,
+        "the failed save is counted"
+    );
+    let _ = restore.call0(&JsValue::NULL);
+    set_hidden(false);
+    flush(&c).await;
+    assert_eq!(num(&c.stats(), "sent"), 3.0);
+    assert_unique(&stored_events(&run).await, 3);
+    JsFuture::from(c.shutdown()).await.unwrap();
+}
