@@ -1,0 +1,143 @@
+// Shared pieces of the end-to-end tests: a static server for test pages and the web build,
+// headless Chromium through playwright-core, and the emulator's API.
+import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { join, extname, normalize } from "node:path";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run the end-to-end tests through \`cargo xtask test\``);
+  return v;
+};
+
+export const api = env("SEGOPS_TEST_API_URL");
+const webPkg = env("SEGOPS_PKG_WEB");
+const tools = env("SEGOPS_NODE_TOOLS");
+const { chromium } = createRequire(join(tools, "node_modules") + "/")("playwright-core");
+
+const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html; charset=utf-8", ".json": "application/json" };
+
+// A throwaway self-signed certificate for `hosts` (the browser runs with
+// --ignore-certificate-errors). Needed for hosts on the HSTS preload list, such as
+// chatgpt.com, which Chromium only ever loads over https.
+function selfSigned(hosts) {
+  const dir = mkdtempSync(join(tmpdir(), "segops-e2e-"));
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=segops-e2e",
+    "-addext", "subjectAltName=" + hosts.map((h) => "DNS:" + h).join(","),
+    "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+  ], { stdio: "ignore" });
+  return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
+}
+
+// Serves `pages` ({ "host/path": html }) and the web build under /pkg/ on one loopback port;
+// the host is told apart by the Host header (the browser maps every test host to 127.0.0.1).
+// With `tls: [hosts]`, over https with a certificate for those hosts.
+export async function servePages(pages, { tls } = {}) {
+  const handler = async (req, res) => {
+    const host = (req.headers.host || "").split(":")[0];
+    const path = new URL(req.url, "http://x").pathname;
+    if (path.startsWith("/pkg/")) {
+      const file = normalize(join(webPkg, path.slice(5)));
+      if (!file.startsWith(normalize(webPkg))) return res.writeHead(403).end();
+      try {
+        const body = await readFile(file);
+        res.writeHead(200, { "content-type": TYPES[extname(file)] || "application/octet-stream" });
+        return res.end(body);
+      } catch {
+        return res.writeHead(404).end();
+      }
+    }
+    const page = pages[host + path];
+    if (page === undefined) return res.writeHead(404).end("no page " + host + path);
+    res.writeHead(200, { "content-type": TYPES[".html"] });
+    res.end(typeof page === "function" ? page() : page);
+  };
+  const server = tls ? createTlsServer(selfSigned(tls), handler) : createServer(handler);
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { port: server.address().port, close: () => new Promise((r) => server.close(r)) };
+}
+
+export async function launch(hosts) {
+  const rules = hosts.map((h) => `MAP ${h} 127.0.0.1`).join(", ");
+  return chromium.launch({
+    executablePath: process.env.SEGOPS_CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--no-first-run", "--disable-quic", "--ignore-certificate-errors",
+      `--host-resolver-rules=${rules}`,
+    ],
+  });
+}
+
+export async function owner() {
+  const r = await fetch(api + "/api/auth/login/", {
+    method: "POST",
+    body: JSON.stringify({ email: env("SEGOPS_TEST_OWNER_EMAIL"), password: env("SEGOPS_TEST_OWNER_PASSWORD") }),
+  });
+  return "Bearer " + (await r.json()).token;
+}
+
+export async function createPublicKey(origins) {
+  const r = await fetch(api + "/api/auth/api-keys/", {
+    method: "POST",
+    headers: { authorization: await owner() },
+    body: JSON.stringify({ name: "e2e", kind: "public", allowed_origins: origins }),
+  });
+  if (r.status !== 201) throw new Error("create key: " + r.status + " " + (await r.text()));
+  return (await r.json()).key;
+}
+
+export async function dev(method, path, body) {
+  const r = await fetch(api + path, {
+    method,
+    headers: { authorization: await owner() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+// Stored events whose anonymous id is `uid`.
+export async function eventsOf(uid) {
+  const auth = await owner();
+  const found = [];
+  let after = 0;
+  for (;;) {
+    const page = await fetch(`${api}/api/events/?limit=1000&after=${after}`, { headers: { authorization: auth } }).then((r) => r.json());
+    if (page.events.length === 0) return found;
+    for (const e of page.events) if (e.anonymous_id === uid) found.push(e);
+    after = page.next_after;
+  }
+}
+
+export async function until(what, fn, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// A page that loads the SDK's web build with a public key and runs `body` (JS, with `client`
+// and `params` in scope) after construction.
+export function sdkPage(apiKey, body) {
+  return `<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>
+<script type="module">
+import init, { SegOpsClient } from "/pkg/segops_sdk.js";
+await init();
+const params = new URLSearchParams(location.search);
+const client = new SegOpsClient({ apiUrl: ${JSON.stringify(api)}, apiKey: ${JSON.stringify(apiKey)},
+  getUser: () => ({ anonymousId: params.get("uid") }) });
+window.client = client;
+${body}
+window.ready = true;
+</script></body></html>`;
+}
