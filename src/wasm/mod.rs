@@ -172,6 +172,171 @@ struct Inner {
     ai_providers: Vec<CustomProvider>,
 }
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Stable codes of the errors the SDK throws. */
+export type SegOpsErrorCode =
+  | "invalid_config"
+  | "invalid_argument"
+  | "invalid_api_key"
+  | "mcp_key_not_allowed"
+  | "event_too_large"
+  | "client_shut_down";
+
+/** What every SDK call throws on bad input: an Error with a stable `code` and the field. */
+export interface SegOpsError extends Error {
+  name: "SegOpsError";
+  code: SegOpsErrorCode;
+  /** The config field or argument the error is about, as you wrote it (`track.eventType`). */
+  field?: string;
+}
+
+/** A value JSON can carry. Dates are sent as ISO strings; NaN and Infinity as null. */
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Date
+  | JsonValue[]
+  | { [key: string]: JsonValue | undefined };
+
+/** Event properties or user traits: a plain object of JSON values. */
+export type Properties = { [key: string]: JsonValue | undefined };
+
+/** Who the app's user is, as `getUser()` returns it. */
+export type SegOpsUser =
+  | {
+      userId: string;
+      /** The visitor's anonymous id, to link the user to what they did before logging in. */
+      anonymousId?: string;
+      /** For public keys that require signed user ids: `signUserId()` from your backend. */
+      userIdSig?: string;
+      userIdTs?: number;
+    }
+  | { anonymousId: string; userId?: undefined };
+
+/** An AI assistant to recognize in `trackPageView()`, in addition to the built-in ones. */
+export interface AiProvider {
+  /** Sent as `source_provider`. */
+  name: string;
+  /** Referrer hosts; each also matches its subdomains, label by label. */
+  hosts: string[];
+  /** When set, the referrer's path must start with it (like x.com's `/i/grok`). */
+  pathPrefix?: string;
+  /** `utm_source` values that identify it when the referrer is empty. */
+  utmSources?: string[];
+}
+
+export interface SegOpsConfig {
+  /** Base URL of the SegOps API, http or https; a trailing slash is fine. */
+  apiUrl: string;
+  /**
+   * `pk_...` in browsers (exchanged for short-lived session tokens), `sk_...` on servers.
+   * `mk_` keys are for MCP connectors and are refused.
+   */
+  apiKey: string;
+  /** The current user, asked at every call that names nobody. Default: anonymous. */
+  getUser?: () => SegOpsUser | null | undefined;
+  /** Events queued that trigger a send before the interval is up. @default 20 */
+  flushAt?: number;
+  /** How long the first queued event waits for company. @default 2000 */
+  flushIntervalMs?: number;
+  /** Bound on queued events; overflow drops the oldest, counted. @default 20000 */
+  maxQueueEvents?: number;
+  /** Bound on queued bytes; overflow drops the oldest, counted. @default 8388608 (8 MiB) */
+  maxQueueBytes?: number;
+  /** Largest serialized event; a larger one throws `event_too_large`. @default 32768 */
+  maxEventBytes?: number;
+  /** Largest request body (the server's limit). @default 524288 (512 KiB) */
+  maxBatchBytes?: number;
+  /** A request with no answer after this long is aborted and retried. @default 10000 */
+  requestTimeoutMs?: number;
+  /** Log every delivery decision to the console. @default false */
+  debug?: boolean;
+  /** Extra AI assistants for `ai_referral_session`, checked before the built-in table. */
+  aiProviders?: AiProvider[];
+}
+
+/** When the event happened: a Date, epoch milliseconds, or an RFC 3339 string. Default: now. */
+export type EventTime = Date | number | string;
+
+export interface TrackEvent {
+  /** The event's name: 1 to 200 characters. */
+  eventType: string;
+  userId?: string;
+  anonymousId?: string;
+  properties?: Properties;
+  timestamp?: EventTime;
+}
+
+export interface IdentifyEvent {
+  userId: string;
+  anonymousId?: string;
+  traits?: Properties;
+  timestamp?: EventTime;
+}
+
+export interface PageEvent {
+  /** Sent as `properties.name`. */
+  name?: string;
+  userId?: string;
+  anonymousId?: string;
+  properties?: Properties;
+  timestamp?: EventTime;
+}
+
+export interface PageViewEvent {
+  userId?: string;
+  anonymousId?: string;
+  properties?: Properties;
+}
+
+export interface SegOpsProblem {
+  code: string;
+  message: string;
+}
+
+/** Counts of what the client did. */
+export interface SegOpsStats {
+  /** Events accepted by track(), identify(), page() and trackPageView(). */
+  recorded: number;
+  /** Events in the bounded queue. */
+  queued: number;
+  /** Events not yet delivered: queued, waiting for a retry, or in flight. */
+  pending: number;
+  /** Events the server stored or already had. */
+  sent: number;
+  /** Of `sent`, those the server already had (a retry after a lost answer). */
+  duplicates: number;
+  /** Events sent again after a failed attempt. */
+  retried: number;
+  /** HTTP requests made, session mints included. */
+  requests: number;
+  bytesSent: number;
+  /** Session tokens requested (public keys). */
+  mints: number;
+  /** Of `mints`, those caused by a 401 on a token. */
+  remints: number;
+  /** Requests sent with keepalive as the page was hidden. */
+  keepaliveRequests: number;
+  /** Events an earlier page saved and this one took up. */
+  restored: number;
+  /** Events the last saved snapshot could not hold. */
+  unsaved: number;
+  /** Snapshots that could not be written (storage full or disabled). */
+  saveFailures: number;
+  /** Milliseconds left on the current identity's session token, or null. */
+  tokenExpiresInMs: number | null;
+  /** Dropped events by reason: queue_overflow, retries_exhausted, too_large, stale_identity, bad_request, a server code... */
+  dropped: Record<string, number>;
+  droppedTotal: number;
+  lastError: SegOpsProblem | null;
+  /** Why sending stopped for good (a refused key or session), or null. */
+  halted: SegOpsProblem | null;
+}
+"#;
+
 /// The SegOps client. See the package README for the API.
 #[wasm_bindgen]
 pub struct SegOpsClient {
@@ -485,7 +650,9 @@ fn arg_object(arg: &JsValue, call: &str, required: bool) -> Result<Option<JsValu
 impl SegOpsClient {
     /// Creates a client. Throws a `SegOpsError` with `code` and `field` on a bad config.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: JsValue) -> Result<SegOpsClient, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "SegOpsConfig")] config: JsValue,
+    ) -> Result<SegOpsClient, JsValue> {
         SegOpsClient::create(&config).map_err(|e| js_error(&e))
     }
 
@@ -541,17 +708,26 @@ impl SegOpsClient {
     }
 
     /// `track({ eventType, userId?, anonymousId?, properties?, timestamp? })`
-    pub fn track(&self, event: JsValue) -> Result<(), JsValue> {
+    pub fn track(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TrackEvent")] event: JsValue,
+    ) -> Result<(), JsValue> {
         self.record_track(&event).map_err(|e| js_error(&e))
     }
 
     /// `identify({ userId, anonymousId?, traits?, timestamp? })`
-    pub fn identify(&self, event: JsValue) -> Result<(), JsValue> {
+    pub fn identify(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "IdentifyEvent")] event: JsValue,
+    ) -> Result<(), JsValue> {
         self.record_identify(&event).map_err(|e| js_error(&e))
     }
 
     /// `page({ name?, userId?, anonymousId?, properties?, timestamp? })`
-    pub fn page(&self, event: JsValue) -> Result<(), JsValue> {
+    pub fn page(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "PageEvent")] event: JsValue,
+    ) -> Result<(), JsValue> {
         self.record_page(&event).map_err(|e| js_error(&e))
     }
 
@@ -560,11 +736,15 @@ impl SegOpsClient {
     /// `ai_referral_session` event when the visitor came from an AI assistant. Does nothing
     /// outside a browser.
     #[wasm_bindgen(js_name = trackPageView)]
-    pub fn track_page_view(&self, event: JsValue) -> Result<(), JsValue> {
+    pub fn track_page_view(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "PageViewEvent")] event: JsValue,
+    ) -> Result<(), JsValue> {
         self.record_page_view(&event).map_err(|e| js_error(&e))
     }
 
     /// Resolves when everything recorded before the call was delivered or given up on.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn flush(&self) -> Result<Promise, JsValue> {
         if self.inner.borrow().shut_down {
             return Err(js_error(&Error::ShutDown));
@@ -575,6 +755,7 @@ impl SegOpsClient {
 
     /// Stops the timer once everything recorded is delivered or given up on; later calls throw.
     /// Calling it again returns a promise for the same completion.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn shutdown(&self) -> Promise {
         let target = {
             let mut inner = self.inner.borrow_mut();
@@ -586,6 +767,7 @@ impl SegOpsClient {
     }
 
     /// Counts of what happened; see the README for the fields.
+    #[wasm_bindgen(unchecked_return_type = "SegOpsStats")]
     pub fn stats(&self) -> JsValue {
         let inner = self.inner.borrow();
         let core = &inner.core;
@@ -1238,8 +1420,28 @@ fn restore_saved(rc: &Rc<RefCell<Inner>>) {
 /// with a public key's HMAC secret, on the app's server. Exported from the Node build only
 /// (feature `server`), so that no browser bundle offers to handle an HMAC secret.
 #[cfg(feature = "server")]
-#[wasm_bindgen(js_name = signUserId)]
-pub fn sign_user_id(args: JsValue) -> Result<JsValue, JsValue> {
+#[wasm_bindgen(typescript_custom_section)]
+const SERVER_TYPES: &'static str = r#"
+export interface SignUserIdArgs {
+  /** The public key's hmac_secret, from key creation. Keep it on your server. */
+  secret: string;
+  userId: string;
+  /** The signing time (default now): a Date or epoch milliseconds. */
+  now?: Date | number;
+}
+export interface SignedUserId {
+  userId: string;
+  userIdSig: string;
+  /** Unix seconds; the server accepts a signature from 300 s in the past to 60 s ahead. */
+  userIdTs: number;
+}
+"#;
+
+#[cfg(feature = "server")]
+#[wasm_bindgen(js_name = signUserId, unchecked_return_type = "SignedUserId")]
+pub fn sign_user_id(
+    #[wasm_bindgen(unchecked_param_type = "SignUserIdArgs")] args: JsValue,
+) -> Result<JsValue, JsValue> {
     sign_user_id_inner(&args).map_err(|e| js_error(&e))
 }
 
