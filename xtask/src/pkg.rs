@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::proc::{output_of, run_tee};
-use crate::Ctx;
+use crate::{ui, Ctx};
 
 /// Where `cargo xtask pkg` and the test tiers put the two builds (relative to the repo root).
 pub const NODE_OUT: &str = "target/npm/nodejs";
@@ -28,13 +28,33 @@ pub fn wasm_pack_build(ctx: &Ctx, target: &str, out_dir: &str) -> Result<PathBuf
             .env("CARGO_TARGET_DIR", &ctx.target_dir),
     );
     if out.success() {
-        Ok(ctx.root.join(out_dir))
-    } else {
-        Err(format!(
-            "wasm-pack build --target {target} failed ({})",
-            out.describe()
-        ))
+        return Ok(ctx.root.join(out_dir));
     }
+    let mut msg = format!(
+        "wasm-pack build --target {target} failed ({})",
+        out.describe()
+    );
+    if let Some(hint) = wasm_opt_hint(&out.output) {
+        ui::problem("wasm-pack", hint);
+        msg.push_str(": wasm-opt rejected the module's wasm features (see the hint above)");
+    }
+    Err(msg)
+}
+
+/// Recognises wasm-opt refusing features that rustc enables by default for wasm32 (bulk memory,
+/// non-trapping float-to-int since Rust 1.87), which happens when the `target_features` section
+/// wasm-opt reads them from was stripped (`strip = true` in the release profile).
+pub fn wasm_opt_hint(output: &str) -> Option<&'static str> {
+    let refused = output.contains("wasm-validator error")
+        && (output.contains("bulk memory")
+            || output.contains("all used features should be allowed"));
+    refused.then_some(
+        "wasm-opt does not know the module's wasm features because `strip = true` in \
+         [profile.release] removed its target_features section. Fix in Cargo.toml: drop \
+         `strip = true` (wasm-opt removes the name section anyway), or add\n        \
+         [package.metadata.wasm-pack.profile.release]\n        \
+         wasm-opt = [\"-Oz\", \"--enable-bulk-memory\", \"--enable-nontrapping-float-to-int\"]",
+    )
 }
 
 /// Sizes of one file.
@@ -166,6 +186,14 @@ pub fn size_table(rows: &[Size]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_wasm_opt_feature_errors() {
+        let out = "[wasm-validator error in function 217] unexpected false: memory.copy operations \
+                   require bulk memory operations [--enable-bulk-memory-opt], on\nFatal: error validating input";
+        assert!(wasm_opt_hint(out).is_some());
+        assert!(wasm_opt_hint("error[E0308]: mismatched types").is_none());
+    }
 
     #[test]
     fn formats_thousands() {
