@@ -20,7 +20,8 @@ usage: cargo xtask <command>
 
   setup                  install or check every tool the commands need (idempotent)
   test [TIER...]         run the test tiers (default: all) and print `N passed, M failed`;
-                         tiers: lint native wasm-node wasm-chromium wasm-firefox node-e2e size
+                         tiers: lint native wasm-node wasm-chromium wasm-firefox node-e2e
+                         browser-e2e size
   demo [--addr H:P]      build the web package and serve the demo page and the emulator
                          (default address 127.0.0.1:8787); Ctrl-C stops it
   pkg                    build the npm packages into target/npm/nodejs and target/npm/web

@@ -44,8 +44,10 @@ pub struct Tools {
     pub wasm_pack: Option<PathBuf>,
     pub wasm_target: bool,
     pub node: Option<PathBuf>,
-    /// `<tools dir>/node_modules`, when the npm tools are installed.
+    /// `<tools dir>/node_modules`, when npm's binaryen is installed there.
     pub node_modules: Option<PathBuf>,
+    /// playwright-core at the pinned version is in `<tools dir>/node_modules`.
+    pub playwright_core: bool,
     /// Things setup could not do, each with how to fix it.
     pub problems: Vec<String>,
 }
@@ -507,6 +509,10 @@ fn npm_tools(_ctx: &Ctx, tools: &mut Tools, needs: Needs) {
             );
         }
     }
+    tools.playwright_core = NPM_TOOLS.iter().any(|(pkg, v)| {
+        *pkg == "playwright-core"
+            && npm_installed_version(&node_modules, pkg).as_deref() == Some(*v)
+    });
     let bin = node_modules.join(".bin");
     if is_executable(&bin.join("wasm-opt")) {
         prepend_path(&bin);

@@ -21,6 +21,7 @@ pub const TIERS: &[&str] = &[
     "wasm-chromium",
     "wasm-firefox",
     "node-e2e",
+    "browser-e2e",
     "size",
 ];
 
@@ -125,10 +126,12 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
     }
 
     let wasm_tests = list_files(&ctx.root.join("tests"), "wasm_", ".rs");
-    let node_tests = list_files(&ctx.root.join("tests").join("node"), "", ".test.mjs");
+    let node_tests = list_files(&ctx.root.join(NODE_E2E.dir), "", ".test.mjs");
+    let e2e_tests = list_files(&ctx.root.join(BROWSER_E2E.dir), "", ".test.mjs");
     let wasm_tiers = ["wasm-node", "wasm-chromium", "wasm-firefox"];
     let need_emulators = (wasm_tiers.iter().any(|t| want(t)) && !wasm_tests.is_empty())
-        || (want("node-e2e") && !node_tests.is_empty());
+        || (want(NODE_E2E.tier) && !node_tests.is_empty())
+        || (want(BROWSER_E2E.tier) && !e2e_tests.is_empty());
 
     // The emulators live until the end of this function: their Drop kills them, also on panic.
     let mut emulators: Result<Emulators, String> = Err("not started".into());
@@ -155,12 +158,17 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
         };
         rows.push(row);
     }
-    if want("node-e2e") {
-        let row = if node_tests.is_empty() {
-            Row::skipped("node-e2e", "no tests/node/*.test.mjs")
+    for (suite, tests) in [(NODE_E2E, &node_tests), (BROWSER_E2E, &e2e_tests)] {
+        if !want(suite.tier) {
+            continue;
+        }
+        let row = if tests.is_empty() {
+            Row::skipped(suite.tier, format!("no {}/*.test.mjs", suite.dir))
         } else {
-            timed("node-e2e", || {
-                with_live_emulators("node-e2e", &mut emulators, |e| node_e2e(ctx, &tools, e))
+            timed(suite.tier, || {
+                with_live_emulators(suite.tier, &mut emulators, |e| {
+                    node_suite(ctx, &tools, e, suite)
+                })
             })
         };
         rows.push(row);
@@ -518,66 +526,84 @@ fn wasm_tier(
     Row::from_counts(tier, out.success(), counts, files.len() as u64)
 }
 
-fn node_e2e(ctx: &Ctx, tools: &Tools, emus: &Emulators) -> Row {
-    const TIER: &str = "node-e2e";
+/// A `node --test` tier: `tests/node/` against the Node package, or `tests/e2e/` (headless
+/// Chromium through playwright-core) against the web package.
+#[derive(Clone, Copy)]
+struct NodeSuite {
+    tier: &'static str,
+    dir: &'static str,
+    /// wasm-pack `--target`, output folder, and the variable that names it for the tests.
+    package: (&'static str, &'static str, &'static str),
+    needs_chromium: bool,
+}
+
+const NODE_E2E: NodeSuite = NodeSuite {
+    tier: "node-e2e",
+    dir: "tests/node",
+    package: ("nodejs", pkg::NODE_OUT, "SEGOPS_PKG_NODE"),
+    needs_chromium: false,
+};
+
+const BROWSER_E2E: NodeSuite = NodeSuite {
+    tier: "browser-e2e",
+    dir: "tests/e2e",
+    package: ("web", pkg::WEB_OUT, "SEGOPS_PKG_WEB"),
+    needs_chromium: true,
+};
+
+fn node_suite(ctx: &Ctx, tools: &Tools, emus: &Emulators, suite: NodeSuite) -> Row {
+    let tier = suite.tier;
     if tools.wasm_pack.is_none() || tools.node.is_none() {
-        return Row::not_run(TIER, "no wasm-pack or node (see setup)");
+        return Row::not_run(tier, "no wasm-pack or node (see setup)");
     }
-    let pkg_dir = match pkg::wasm_pack_build(ctx, "nodejs", pkg::NODE_OUT) {
+    if suite.needs_chromium && (tools.chromium.is_none() || !tools.playwright_core) {
+        return Row::not_run(tier, "no chromium or playwright-core (see setup)");
+    }
+    let failed = |note: String| Row {
+        tier,
+        status: Status::Failed,
+        passed: Some(0),
+        failed: Some(1),
+        secs: 0.0,
+        note,
+    };
+    let (target, out_dir, var) = suite.package;
+    let pkg_dir = match pkg::wasm_pack_build(ctx, target, out_dir) {
         Ok(d) => d,
-        Err(e) => {
-            return Row {
-                tier: TIER,
-                status: Status::Failed,
-                passed: Some(0),
-                failed: Some(1),
-                secs: 0.0,
-                note: e,
-            }
-        }
+        Err(e) => return failed(e),
     };
     let mut cmd = Command::new("node");
-    cmd.args(["--test", "--test-reporter=tap", "tests/node/"])
+    cmd.args(["--test", "--test-reporter=tap"])
+        .arg(format!("{}/", suite.dir))
         .current_dir(&ctx.root)
-        .env("SEGOPS_PKG_NODE", &pkg_dir)
-        .envs(test_env(emus));
-    if let Some(nm) = &tools.node_modules {
-        // playwright-core and binaryen, for tests that drive a browser themselves
-        cmd.env("SEGOPS_TOOLS_NODE_MODULES", nm);
+        .env(var, &pkg_dir)
+        .envs(test_env(emus))
+        .env("SEGOPS_NODE_TOOLS", setup::tools_dir());
+    if let Some(chromium) = &tools.chromium {
+        cmd.env("SEGOPS_CHROMIUM", chromium);
     }
     let out = run_tee(&mut cmd);
-    match parse::tap_counts(&out.output) {
-        Some(c) => {
-            let failed = c.fail + c.cancelled;
-            let failed = if !out.success() && failed == 0 {
-                1
-            } else {
-                failed
-            };
-            Row {
-                tier: TIER,
-                status: if out.success() && failed == 0 {
-                    Status::Ok
-                } else {
-                    Status::Failed
-                },
-                passed: Some(c.pass),
-                failed: Some(failed),
-                secs: 0.0,
-                note: if c.cancelled > 0 {
-                    format!("{} cancelled", c.cancelled)
-                } else {
-                    String::new()
-                },
-            }
-        }
-        None => Row {
-            tier: TIER,
-            status: Status::Failed,
-            passed: Some(0),
-            failed: Some(1),
-            secs: 0.0,
-            note: format!("no TAP summary from node ({})", out.describe()),
+    let Some(c) = parse::tap_counts(&out.output) else {
+        return failed(format!("no TAP summary from node ({})", out.describe()));
+    };
+    let mut failed = c.fail + c.cancelled;
+    if !out.success() && failed == 0 {
+        failed = 1;
+    }
+    Row {
+        tier,
+        status: if out.success() && failed == 0 {
+            Status::Ok
+        } else {
+            Status::Failed
+        },
+        passed: Some(c.pass),
+        failed: Some(failed),
+        secs: 0.0,
+        note: if c.cancelled > 0 {
+            format!("{} cancelled", c.cancelled)
+        } else {
+            String::new()
         },
     }
 }
