@@ -241,7 +241,7 @@ version = 4
 [[package]]
 name = "wasm-bindgen"
 version = "0.2.130"
-source = "registry+https://github.com/rust-lang/crates.io-index"
+source = "registry+https://index.example"
 dependencies = [
  "wasm-bindgen-macro",
 ]

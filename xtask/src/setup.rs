@@ -270,7 +270,7 @@ fn cargo_install(args: &[&str], dir: Option<&Path>) -> bool {
     run_tee(&mut cmd).success()
 }
 
-/// A crates.io binary at an exact version: skip when `bin --version` matches.
+/// A binary crate at an exact version: skip when `bin --version` matches.
 fn cargo_tool(tools: &mut Tools, bin: &str, krate: &str, version: &str) -> Option<PathBuf> {
     let have = installed_version(bin);
     if have.as_deref() == Some(version) {
