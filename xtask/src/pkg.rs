@@ -13,17 +13,22 @@ pub const WEB_OUT: &str = "target/npm/web";
 
 /// `wasm-pack build --release --target <target> --out-dir <out_dir>`, from the repository root
 /// (wasm-pack's `--out-dir` is relative to the crate root, which is the repository root).
+/// The Node build gets the crate's `server` feature (`signUserId`); browser builds never do.
 pub fn wasm_pack_build(ctx: &Ctx, target: &str, out_dir: &str) -> Result<PathBuf, String> {
+    let mut args = vec![
+        "build",
+        "--release",
+        "--target",
+        target,
+        "--out-dir",
+        out_dir,
+    ];
+    if target == "nodejs" {
+        args.extend(["--", "--features", "server"]);
+    }
     let out = run_tee(
         Command::new("wasm-pack")
-            .args([
-                "build",
-                "--release",
-                "--target",
-                target,
-                "--out-dir",
-                out_dir,
-            ])
+            .args(&args)
             .current_dir(&ctx.root)
             .env("CARGO_TARGET_DIR", &ctx.target_dir),
     );
