@@ -23,7 +23,12 @@ test("a closed tab's unsent events arrive once when the page is opened again", a
     await first.waitForFunction(() => window.ready === true);
     // Wait until the SDK has a token and has seen the 503, so the close happens mid-retry.
     await first.waitForFunction(() => window.client.stats().lastError?.code === "delivery_retry", null, { timeout: 15000 });
+    // Closing the tab sends what is queued with keepalive (answered 503 while the fault lasts)
+    // and saves it; clear the fault only once that last request has been answered.
+    const ingests = async () => (await dev("GET", "/api/dev/stats/")).by_route["POST /api/ingestion/track/"] || 0;
+    const before = await ingests();
     await first.close({ runBeforeUnload: true });
+    await until("the keepalive request of the closing tab", async () => (await ingests()) > before);
     await dev("DELETE", "/api/dev/faults/");
     assert.equal((await eventsOf(uid)).length, 0, "nothing stored while the API failed");
 
