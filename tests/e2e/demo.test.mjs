@@ -1,12 +1,14 @@
 // The demo page (www-demo/) in headless Chromium against the emulator: switch users
 // (anonymous -> alice with a signed user id -> bob), press the SDK buttons, arrive from ChatGPT,
-// then check what the API stored and what the page's live panel shows. Saves docs/demo.png.
+// then check what the API stored and what the page's live panel shows. Saves a screenshot to
+// target/e2e/demo.png, or to SEGOPS_DEMO_SCREENSHOT (docs/demo.png to refresh the README's).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { join, normalize, extname, sep } from "node:path";
+import { join, normalize, extname, sep, dirname } from "node:path";
 import { api, launch, dev, eventsOf, until } from "./harness.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -167,7 +169,9 @@ test("the demo page: users, SDK calls, an arrival from ChatGPT, live panels", as
     assert.equal(await page.textContent("#stat-dropped"), "0");
 
     assert.deepEqual(problems, []);
-    await page.screenshot({ path: join(root, "docs", "demo.png") });
+    const shot = process.env.SEGOPS_DEMO_SCREENSHOT || join(root, "target", "e2e", "demo.png");
+    mkdirSync(dirname(shot), { recursive: true });
+    await page.screenshot({ path: shot });
   } finally {
     await browser.close();
     await server.close();
