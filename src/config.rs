@@ -136,13 +136,19 @@ fn int_in(field: &str, value: Option<f64>, default: u32, min: u32, max: u32) -> 
     }
 }
 
+/// How a number the app gave looks in an error message. No float formatting: it would add
+/// several kilobytes to the wasm for the sake of an error message.
 fn show_number(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_string()
     } else if v.is_infinite() {
         if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        (v as i64).to_string()
+    } else if v.abs() < 1e15 {
+        "a fractional number".to_string()
     } else {
-        v.to_string()
+        "a number that large".to_string()
     }
 }
 
@@ -359,7 +365,7 @@ mod tests {
             Config::from_input(i)
         };
         assert_eq!(with(|i, v| i.flush_at = Some(v), 5.0).unwrap().flush_at, 5);
-        for bad in [0.0, -1.0, 1.5, f64::NAN, f64::INFINITY, 1e12] {
+        for bad in [0.0, -1.0, 1.5, f64::NAN, f64::INFINITY, 1e12, 1e300] {
             let e = with(|i, v| i.flush_at = Some(v), bad).unwrap_err();
             assert_eq!(e.field(), Some("flushAt"));
             assert!(

@@ -590,13 +590,23 @@ impl Pipeline {
         Batch::new(events, 0, false)
     }
 
-    /// Puts a batch's events back in the queue, in recording order.
+    /// Puts a batch's events back in the queue, in recording order (a merge of two ordered
+    /// runs: no sort, whose code would weigh several kilobytes in the wasm).
     fn requeue(&mut self, batch: Batch) {
-        for e in batch.events {
-            self.queue_bytes += e.json.len();
-            self.queue.push_back(e);
+        let mut merged = VecDeque::with_capacity(self.queue.len() + batch.events.len());
+        let mut back = batch.events.into_iter().peekable();
+        while let Some(q) = self.queue.pop_front() {
+            while let Some(b) = back.next_if(|b| b.seq < q.seq) {
+                self.queue_bytes += b.json.len();
+                merged.push_back(b);
+            }
+            merged.push_back(q);
         }
-        self.queue.make_contiguous().sort_by_key(|e| e.seq);
+        for b in back {
+            self.queue_bytes += b.json.len();
+            merged.push_back(b);
+        }
+        self.queue = merged;
     }
 
     /// Drops every waiting event of the session at `index`, counted under `why`.
@@ -830,22 +840,24 @@ impl Pipeline {
     /// [`MAX_PERSIST_BYTES`] (`stats().unsaved` counts the others). Empty when there is
     /// nothing to save.
     pub fn snapshot(&mut self) -> String {
-        let mut all: Vec<&Queued> = self
-            .queue
+        // Oldest first, near enough: what is in flight and waiting for a retry is older than
+        // what is queued. (Order only decides which events a full snapshot leaves out.)
+        let all: Vec<&Queued> = self
+            .in_flight
             .iter()
-            .chain(self.ready.iter().flat_map(|b| b.events.iter()))
-            .chain(self.in_flight.iter().flat_map(|(_, b, _)| b.events.iter()))
+            .flat_map(|(_, b, _)| b.events.iter())
             .chain(
                 self.keepalive
                     .iter()
                     .flat_map(|(_, b, _, _)| b.events.iter()),
             )
+            .chain(self.ready.iter().flat_map(|b| b.events.iter()))
+            .chain(self.queue.iter())
             .collect();
         self.stats.unsaved = 0;
         if all.is_empty() {
             return String::new();
         }
-        all.sort_by_key(|e| e.seq);
         let mut size = 0usize;
         let mut start = all.len();
         while start > 0 {
