@@ -11,7 +11,7 @@
 //! - a 401 or 403 from the session endpoint is terminal for that identity (no hot loop) until
 //!   the app supplies a new signature; 5xx and network errors back off like ingestion.
 
-use crate::delivery::{backoff_ms, HttpResult, MAX_ATTEMPTS};
+use crate::delivery::{backoff_ms, http_reason, HttpResult, MAX_ATTEMPTS};
 use crate::event::Identity;
 use crate::json::{self, write_str, Value};
 use crate::time::parse_retry_after;
@@ -102,26 +102,12 @@ pub enum MintAnswer {
 }
 
 pub fn classify_mint(result: &HttpResult, expected_uid: &str, now_ms: f64) -> MintAnswer {
-    let (status, retry_after, body) = match result {
-        HttpResult::Response {
-            status,
-            retry_after,
-            body,
-        } => (*status, retry_after, body),
-        HttpResult::Network(e) => {
+    let (status, retry_after, body) = match result.answer() {
+        Ok(answer) => answer,
+        Err(reason) => {
             return MintAnswer::Retry {
                 after_ms: None,
-                reason: if e.is_empty() {
-                    "network error".into()
-                } else {
-                    e.clone()
-                },
-            }
-        }
-        HttpResult::Timeout => {
-            return MintAnswer::Retry {
-                after_ms: None,
-                reason: "timeout".into(),
+                reason,
             }
         }
     };
@@ -145,14 +131,8 @@ pub fn classify_mint(result: &HttpResult, expected_uid: &str, now_ms: f64) -> Mi
             MintAnswer::Token { token, lifetime_ms }
         }
         408 | 429 | 500..=599 => MintAnswer::Retry {
-            after_ms: retry_after
-                .as_deref()
-                .and_then(|h| parse_retry_after(h, now_ms)),
-            reason: {
-                let mut r = String::from("HTTP ");
-                r.push_str(&status.to_string());
-                r
-            },
+            after_ms: retry_after.and_then(|h| parse_retry_after(h, now_ms)),
+            reason: http_reason(status),
         },
         _ => MintAnswer::Refused {
             status,

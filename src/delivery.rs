@@ -30,6 +30,30 @@ pub enum HttpResult {
     Timeout,
 }
 
+impl HttpResult {
+    /// The answer's status, readable `Retry-After` and body; or, when there was no answer,
+    /// why (for a log line): the caller retries.
+    pub fn answer(&self) -> Result<(u16, Option<&str>, &str), String> {
+        match self {
+            HttpResult::Response {
+                status,
+                retry_after,
+                body,
+            } => Ok((*status, retry_after.as_deref(), body)),
+            HttpResult::Network(e) if e.is_empty() => Err("network error".to_string()),
+            HttpResult::Network(e) => Err(e.clone()),
+            HttpResult::Timeout => Err("timeout".to_string()),
+        }
+    }
+}
+
+/// `"HTTP 503"`, for log lines.
+pub fn http_reason(status: u16) -> String {
+    let mut r = String::from("HTTP ");
+    r.push_str(&status.to_string());
+    r
+}
+
 /// One event the server refused, by its index in the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejection {
@@ -100,26 +124,12 @@ fn rejections(v: &Value) -> Vec<Rejection> {
 
 /// Interprets an answer to an ingestion request.
 pub fn classify(result: &HttpResult, now_ms: f64) -> Outcome {
-    let (status, retry_after, body) = match result {
-        HttpResult::Response {
-            status,
-            retry_after,
-            body,
-        } => (*status, retry_after, body),
-        HttpResult::Network(e) => {
+    let (status, retry_after, body) = match result.answer() {
+        Ok(answer) => answer,
+        Err(reason) => {
             return Outcome::Retry {
                 after_ms: None,
-                reason: if e.is_empty() {
-                    "network error".to_string()
-                } else {
-                    e.clone()
-                },
-            }
-        }
-        HttpResult::Timeout => {
-            return Outcome::Retry {
-                after_ms: None,
-                reason: "timeout".to_string(),
+                reason,
             }
         }
     };
@@ -147,14 +157,8 @@ pub fn classify(result: &HttpResult, now_ms: f64) -> Outcome {
         }
         413 => Outcome::TooLarge,
         408 | 429 | 500..=599 => Outcome::Retry {
-            after_ms: retry_after
-                .as_deref()
-                .and_then(|h| parse_retry_after(h, now_ms)),
-            reason: {
-                let mut r = String::from("HTTP ");
-                r.push_str(&status.to_string());
-                r
-            },
+            after_ms: retry_after.and_then(|h| parse_retry_after(h, now_ms)),
+            reason: http_reason(status),
         },
         _ => Outcome::Refused {
             status,
