@@ -21,16 +21,17 @@ usage: cargo xtask <command>
   setup                  install or check every tool the commands need (idempotent)
   test [TIER...]         run the test tiers (default: all) and print `N passed, M failed`;
                          tiers: lint native wasm-node wasm-chromium wasm-firefox node-e2e
-                         browser-e2e size
+                         browser-e2e size consumers
   demo [--addr H:P]      build the web package and serve the demo page and the emulator
                          (default address 127.0.0.1:8787); Ctrl-C stops it
-  pkg                    build the npm packages into target/npm/nodejs and target/npm/web
+  pkg                    build the npm package @segops/sdk into pkg/ (web and Node builds,
+                         exports map, types, minified browser glue)
 ";
 
 /// Where things are.
 pub struct Ctx {
     pub root: PathBuf,
-    /// Always `<root>/target`: every build of every tier shares it.
+    /// `<root>/target`, or `$CARGO_TARGET_DIR` when set: every build of every tier shares it.
     pub target_dir: PathBuf,
 }
 
@@ -40,7 +41,12 @@ impl Ctx {
             .parent()
             .expect("xtask lives in a subfolder of the repository")
             .to_path_buf();
-        let target_dir = root.join("target");
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(d) if !d.is_empty() => std::env::current_dir()
+                .map(|cwd| cwd.join(&d))
+                .unwrap_or_else(|_| PathBuf::from(d)),
+            _ => root.join("target"),
+        };
         Ctx { root, target_dir }
     }
 
@@ -106,20 +112,21 @@ fn main() -> ExitCode {
 
 fn pkg_command(ctx: &Ctx) -> bool {
     let tools = setup::setup(ctx, setup::Needs::Build);
-    if tools.wasm_pack.is_none() {
-        ui::problem("pkg", "no wasm-pack; fix the setup problems above");
+    if tools.wasm_pack.is_none() || !tools.has_npm("esbuild") {
+        ui::problem(
+            "pkg",
+            "no wasm-pack or esbuild; fix the setup problems above",
+        );
         return false;
     }
-    let mut ok = true;
-    for (target, out) in [("nodejs", pkg::NODE_OUT), ("web", pkg::WEB_OUT)] {
-        ui::heading(format!("wasm-pack --target {target} -> {out}"));
-        match pkg::wasm_pack_build(ctx, target, out) {
-            Ok(_) => ui::step("pkg", format!("built {out}")),
-            Err(e) => {
-                ui::problem("pkg", e);
-                ok = false;
-            }
+    match pkg::Builds::default().package(ctx) {
+        Ok(dir) => {
+            ui::step("pkg", format!("ready in {}", dir.display()));
+            true
+        }
+        Err(e) => {
+            ui::problem("pkg", e);
+            false
         }
     }
-    ok
 }

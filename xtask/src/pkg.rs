@@ -1,39 +1,65 @@
-//! The npm package builds (wasm-pack) and the size report.
+//! The npm package: the wasm-pack builds, the assembly of `@segops/sdk` in `pkg/` from them and
+//! `pkg-template/`, `npm pack`, and the size report.
+//!
+//! Layout of `pkg/` (see `pkg-template/package.json` for the `exports` map):
+//!
+//! ```text
+//! package.json       from pkg-template/, version from Cargo.toml
+//! README.md          from pkg-template/
+//! web/index.js       "." in browsers and bundlers: loads the .wasm on import (minified)
+//! web/segops_sdk.js  wasm-pack's `--target web` glue with its snippets, bundled and minified;
+//!                    also "./web", for loading the .wasm from another URL with init(url)
+//! web/segops_sdk_bg.wasm, web/*.d.ts
+//! node/segops_sdk.cjs  "." for require() in Node: wasm-pack's `--target nodejs` glue (built
+//!                    with the `server` feature), its snippets converted to CommonJS
+//! node/index.mjs     "." for import in Node: the glue's exports by name (generated)
+//! node/segops_sdk_bg.wasm, node/index.d.ts, node/segops_sdk.d.cts
+//! server.*           "./server": signUserId from the Node build (a throwing stub in browsers)
+//! ```
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::proc::{output_of, run_tee};
-use crate::{ui, Ctx};
+use crate::{json, setup, ui, Ctx};
 
-/// Where `cargo xtask pkg` and the test tiers put the two builds (relative to the repo root).
-pub const NODE_OUT: &str = "target/npm/nodejs";
-pub const WEB_OUT: &str = "target/npm/web";
+/// The assembled package, relative to the repository root.
+pub const PKG_DIR: &str = "pkg";
+/// The files merged into the package, relative to the repository root.
+pub const TEMPLATE_DIR: &str = "pkg-template";
+/// The browser entry, relative to the package; the size report follows its imports.
+pub const BROWSER_ENTRY: &str = "web/index.js";
+/// What `pkg-template/package.json` has as its version; replaced by Cargo.toml's.
+const VERSION_PLACEHOLDER: &str = "\"version\": \"0.0.0-from-cargo-toml\"";
+
+/// Where the wasm-pack build for `target` goes: `<target dir>/npm/<target>`.
+pub fn build_dir(ctx: &Ctx, target: &str) -> PathBuf {
+    ctx.target_dir.join("npm").join(target)
+}
 
 /// `wasm-pack build --release --target <target> --out-dir <out_dir>`, from the repository root
-/// (wasm-pack's `--out-dir` is relative to the crate root, which is the repository root).
+/// (a relative `out_dir` is relative to the crate root, which is the repository root).
 /// The Node build gets the crate's `server` feature (`signUserId`); browser builds never do.
-pub fn wasm_pack_build(ctx: &Ctx, target: &str, out_dir: &str) -> Result<PathBuf, String> {
-    let mut args = vec![
-        "build",
-        "--release",
-        "--target",
-        target,
-        "--out-dir",
-        out_dir,
-    ];
+pub fn wasm_pack_build(
+    ctx: &Ctx,
+    target: &str,
+    out_dir: impl AsRef<Path>,
+) -> Result<PathBuf, String> {
+    let out_dir = ctx.root.join(out_dir);
+    let mut cmd = Command::new("wasm-pack");
+    cmd.args(["build", "--release", "--target", target, "--out-dir"])
+        .arg(&out_dir);
     if target == "nodejs" {
-        args.extend(["--", "--features", "server"]);
+        cmd.args(["--", "--features", "server"]);
     }
     let out = run_tee(
-        Command::new("wasm-pack")
-            .args(&args)
-            .current_dir(&ctx.root)
+        cmd.current_dir(&ctx.root)
             .env("CARGO_TARGET_DIR", &ctx.target_dir),
     );
     if out.success() {
-        return Ok(ctx.root.join(out_dir));
+        return Ok(out_dir);
     }
     let mut msg = format!(
         "wasm-pack build --target {target} failed ({})",
@@ -44,6 +70,434 @@ pub fn wasm_pack_build(ctx: &Ctx, target: &str, out_dir: &str) -> Result<PathBuf
         msg.push_str(": wasm-opt rejected the module's wasm features (see the hint above)");
     }
     Err(msg)
+}
+
+fn build(ctx: &Ctx, target: &str) -> Result<PathBuf, String> {
+    let dir = build_dir(ctx, target);
+    ui::heading(format!("wasm-pack --target {target} -> {}", dir.display()));
+    wasm_pack_build(ctx, target, dir)
+}
+
+/// Both wasm-pack builds, each done at most once per xtask run (the test tiers share them).
+#[derive(Default)]
+pub struct Builds {
+    web: Option<Result<PathBuf, String>>,
+    node: Option<Result<PathBuf, String>>,
+    package: Option<Result<PathBuf, String>>,
+}
+
+impl Builds {
+    /// The `--target web` build.
+    pub fn web(&mut self, ctx: &Ctx) -> Result<PathBuf, String> {
+        self.web.get_or_insert_with(|| build(ctx, "web")).clone()
+    }
+
+    /// The `--target nodejs` build (with the `server` feature).
+    pub fn node(&mut self, ctx: &Ctx) -> Result<PathBuf, String> {
+        self.node
+            .get_or_insert_with(|| build(ctx, "nodejs"))
+            .clone()
+    }
+
+    /// Both builds, assembled into `pkg/`.
+    pub fn package(&mut self, ctx: &Ctx) -> Result<PathBuf, String> {
+        if let Some(done) = &self.package {
+            return done.clone();
+        }
+        let result = self.web(ctx).and_then(|web| {
+            let node = self.node(ctx)?;
+            ui::heading(format!("assemble {PKG_DIR}/"));
+            assemble(ctx, &web, &node)
+        });
+        self.package = Some(result.clone());
+        result
+    }
+}
+
+/// Assembles the package in `<root>/pkg` from the two wasm-pack builds and `pkg-template/`.
+pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
+    let esbuild = setup::npm_bin("esbuild");
+    if !esbuild.is_file() {
+        return Err(format!(
+            "no esbuild at {}; run `cargo xtask setup`",
+            esbuild.display()
+        ));
+    }
+    let template = ctx.root.join(TEMPLATE_DIR);
+    let out = ctx.root.join(PKG_DIR);
+    if out.exists() {
+        fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    copy_tree(&template, &out)?;
+
+    // package.json: the version from Cargo.toml
+    let cargo_toml = read(&ctx.root.join("Cargo.toml"))?;
+    let version = cargo_version(&cargo_toml).ok_or("no version in Cargo.toml's [package]")?;
+    let manifest = read(&out.join("package.json"))?;
+    if !manifest.contains(VERSION_PLACEHOLDER) {
+        return Err(format!(
+            "{TEMPLATE_DIR}/package.json must have {VERSION_PLACEHOLDER} (xtask fills it in)"
+        ));
+    }
+    let manifest = manifest.replacen(
+        VERSION_PLACEHOLDER,
+        &format!("\"version\": {}", json::quote(&version)),
+        1,
+    );
+    write(&out.join("package.json"), &manifest)?;
+
+    // web/: the glue and its snippets as one minified ES module, the entry minified, the
+    // types without wasm-bindgen's InitOutput
+    let web_out = out.join("web");
+    esbuild_run(
+        &esbuild,
+        &web.join("segops_sdk.js"),
+        &web_out.join("segops_sdk.js"),
+        &["--bundle", "--format=esm", "--minify"],
+    )?;
+    esbuild_run(
+        &esbuild,
+        &template.join(BROWSER_ENTRY),
+        &out.join(BROWSER_ENTRY),
+        &["--format=esm", "--minify"],
+    )?;
+    copy(
+        &web.join("segops_sdk_bg.wasm"),
+        &web_out.join("segops_sdk_bg.wasm"),
+    )?;
+    let web_types = read(&web.join("segops_sdk.d.ts"))?;
+    write(
+        &web_out.join("segops_sdk.d.ts"),
+        &without_init_output(&web_types)?,
+    )?;
+
+    // node/: the CommonJS glue as it is, its ES-module snippets converted to CommonJS
+    let node_out = out.join("node");
+    let mut glue = read(&node.join("segops_sdk.js"))?;
+    for snippet in files_under(&node.join("snippets"), ".js") {
+        let rel = snippet
+            .strip_prefix(node)
+            .map_err(|_| "snippet outside the build".to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let rel_cjs = format!("{}.cjs", rel.trim_end_matches(".js"));
+        esbuild_run(
+            &esbuild,
+            &snippet,
+            &node_out.join(&rel_cjs),
+            &["--format=cjs", "--platform=node"],
+        )?;
+        // Only the require() calls: the same path is also the name of a wasm import module.
+        for (open, close) in [("String.raw`", "`"), ("\"", "\""), ("'", "'")] {
+            glue = glue.replace(
+                &format!("require({open}./{rel}{close})"),
+                &format!("require({open}./{rel_cjs}{close})"),
+            );
+        }
+        if glue
+            .split("require(")
+            .skip(1)
+            .any(|call| call.split(')').next().is_some_and(|arg| arg.contains(&rel)))
+        {
+            return Err(format!(
+                "the Node glue requires {rel} in a way xtask does not rewrite"
+            ));
+        }
+    }
+    let glue = glue.replace(
+        "@ts-self-types=\"./segops_sdk.d.ts\"",
+        "@ts-self-types=\"./segops_sdk.d.cts\"",
+    );
+    write(&node_out.join("segops_sdk.cjs"), &glue)?;
+    copy(
+        &node.join("segops_sdk_bg.wasm"),
+        &node_out.join("segops_sdk_bg.wasm"),
+    )?;
+    let node_types = read(&node.join("segops_sdk.d.ts"))?;
+    let names = value_exports(&node_types);
+    if !names.iter().any(|n| n == "signUserId") {
+        return Err(
+            "the Node build has no signUserId (built without the `server` feature?)".into(),
+        );
+    }
+    write(&node_out.join("segops_sdk.d.cts"), &node_types)?;
+    write(
+        &node_out.join("index.d.ts"),
+        &format!("{node_types}\n{NODE_INIT_TYPES}"),
+    )?;
+    write(&node_out.join("index.mjs"), &node_esm_wrapper(&names))?;
+
+    let missing = missing_targets(&out)?;
+    if !missing.is_empty() {
+        return Err(format!(
+            "package.json names files the package lacks: {}",
+            missing.join(", ")
+        ));
+    }
+    ui::step("pkg", format!("assembled {PKG_DIR}/ ({version})"));
+    Ok(out)
+}
+
+/// Declarations the Node ES module adds to the Node build's types.
+const NODE_INIT_TYPES: &str = "\
+/** Nothing to do in Node (the module is ready on import); here so that code shared with
+ * browsers can call it. */
+declare function init(module_or_path?: unknown): Promise<void>;
+export default init;
+export { init };
+/** Nothing to do in Node; here so that code shared with browsers can call it. */
+export function initSync(module?: unknown): void;
+";
+
+/// `node/index.mjs`: the CommonJS glue's `exports` by name, and no-op `init`/`initSync`.
+pub fn node_esm_wrapper(names: &[String]) -> String {
+    format!(
+        "// @segops/sdk in Node as an ES module (generated by `cargo xtask pkg`): the exports of the\n\
+         // CommonJS build by name, and init()/initSync(), which have nothing to do in Node, so that code\n\
+         // shared with browsers can call them.\n\
+         import sdk from \"./segops_sdk.cjs\";\n\
+         \n\
+         export const {{ {} }} = sdk;\n\
+         export async function init() {{}}\n\
+         export function initSync() {{}}\n\
+         export default init;\n",
+        names.join(", ")
+    )
+}
+
+/// Names of the values (classes, functions, consts, enums) a wasm-bindgen `.d.ts` exports.
+pub fn value_exports(dts: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in dts.lines() {
+        let rest = line.trim_start();
+        let Some(rest) = rest.strip_prefix("export ") else {
+            continue;
+        };
+        let rest = rest.strip_prefix("declare ").unwrap_or(rest);
+        let Some(rest) = ["class ", "function ", "const ", "enum "]
+            .iter()
+            .find_map(|kw| rest.strip_prefix(kw))
+        else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
+            .collect();
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The web build's types without wasm-bindgen's `InitOutput` (the module's raw exports, typed
+/// with `any`): `initSync` returns nothing and `init` a `Promise<void>` instead.
+pub fn without_init_output(dts: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(dts.len());
+    let mut lines = dts.lines();
+    let mut removed = false;
+    while let Some(line) = lines.next() {
+        if line.starts_with("export interface InitOutput") {
+            removed = true;
+            if !line.trim_end().ends_with('}') {
+                for l in lines.by_ref() {
+                    if l.starts_with('}') {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !removed {
+        return Err(
+            "the web build's .d.ts has no `export interface InitOutput`: \
+                    check xtask's types rewrite against this wasm-bindgen"
+                .into(),
+        );
+    }
+    let out = out
+        .replace("Promise<InitOutput>", "Promise<void>")
+        .replace("): InitOutput;", "): void;")
+        .replace(" * @returns {InitOutput}\n", "")
+        .replace(" * @returns {Promise<InitOutput>}\n", "");
+    if out.contains("InitOutput") {
+        return Err("the web build's .d.ts still names InitOutput after xtask's rewrite".into());
+    }
+    Ok(out)
+}
+
+/// Files `package.json` names (`main`, `module`, `types`, every `exports` target) that are
+/// not in the package.
+pub fn missing_targets(pkg: &Path) -> Result<Vec<String>, String> {
+    let manifest = json::parse(&read(&pkg.join("package.json"))?)
+        .map_err(|e| format!("pkg/package.json: {e}"))?;
+    let mut targets = BTreeSet::new();
+    for key in ["main", "module", "types"] {
+        if let Some(s) = manifest.get(key).and_then(json::Json::as_str) {
+            targets.insert(s.to_string());
+        }
+    }
+    fn walk(v: &json::Json, out: &mut BTreeSet<String>) {
+        match v {
+            json::Json::Str(s) => {
+                out.insert(s.clone());
+            }
+            json::Json::Obj(fields) => fields.iter().for_each(|(_, v)| walk(v, out)),
+            json::Json::Arr(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    if let Some(exports) = manifest.get("exports") {
+        walk(exports, &mut targets);
+    }
+    Ok(targets
+        .into_iter()
+        .filter(|t| !pkg.join(t.trim_start_matches("./")).is_file())
+        .collect())
+}
+
+/// The version in Cargo.toml's `[package]` (or `[workspace.package]` when it is inherited).
+pub fn cargo_version(toml: &str) -> Option<String> {
+    let mut section = String::new();
+    let mut package = None;
+    let mut workspace = None;
+    for line in toml.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            section = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if key.trim() != "version" {
+            continue;
+        }
+        let value = value.trim();
+        let quoted = value
+            .strip_prefix('"')
+            .and_then(|v| v.split_once('"'))
+            .map(|(v, _)| v.to_string());
+        match section.as_str() {
+            "package" => package = quoted,
+            "workspace.package" => workspace = quoted,
+            _ => {}
+        }
+    }
+    package.or(workspace)
+}
+
+/// `npm pack` of the package into `<target dir>/npm/`. Returns the tarball.
+pub fn npm_pack(ctx: &Ctx, pkg: &Path) -> Result<PathBuf, String> {
+    let dest = ctx.target_dir.join("npm");
+    fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let manifest = json::parse(&read(&pkg.join("package.json"))?)
+        .map_err(|e| format!("pkg/package.json: {e}"))?;
+    let field = |k: &str| {
+        manifest
+            .get(k)
+            .and_then(json::Json::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("pkg/package.json has no {k}"))
+    };
+    // npm's tarball name: the scope's @ dropped and its / made a -
+    let tarball = dest.join(format!(
+        "{}-{}.tgz",
+        field("name")?.trim_start_matches('@').replace('/', "-"),
+        field("version")?
+    ));
+    let _ = fs::remove_file(&tarball);
+    let out = run_tee(
+        Command::new("npm")
+            .args(["pack", "--no-audit", "--no-fund", "--pack-destination"])
+            .arg(&dest)
+            .arg(pkg)
+            .current_dir(&dest),
+    );
+    if !out.success() {
+        return Err(format!("npm pack failed ({})", out.describe()));
+    }
+    if !tarball.is_file() {
+        return Err(format!("npm pack did not write {}", tarball.display()));
+    }
+    Ok(tarball)
+}
+
+/// `esbuild <input> <flags> --outfile=<output>`, quietly unless it fails.
+fn esbuild_run(esbuild: &Path, input: &Path, output: &Path, flags: &[&str]) -> Result<(), String> {
+    let out = Command::new(esbuild)
+        .arg(input)
+        .args(flags)
+        .args(["--log-level=warning", "--legal-comments=none"])
+        // wasm-bindgen lists a snippet once per import in the wasm imports object
+        .arg("--log-override:duplicate-object-key=silent")
+        .arg(format!("--outfile={}", output.display()))
+        .output()
+        .map_err(|e| format!("could not start esbuild: {e}"))?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    if !log.trim().is_empty() {
+        print!("{log}");
+    }
+    if !out.status.success() {
+        return Err(format!("esbuild {} failed", input.display()));
+    }
+    Ok(())
+}
+
+fn read(p: &Path) -> Result<String, String> {
+    fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn write(p: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = p.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    for f in files_under(from, "") {
+        let rel = f.strip_prefix(from).map_err(|e| e.to_string())?;
+        copy(&f, &to.join(rel))?;
+    }
+    Ok(())
+}
+
+/// Files under `dir` whose names end with `suffix`, sorted.
+fn files_under(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Recognises wasm-opt refusing features that rustc enables by default for wasm32 (bulk memory,
@@ -71,24 +525,26 @@ pub struct Size {
     pub brotli: u64,
 }
 
-/// The `.wasm` and `.js` files of a wasm-pack output folder (snippets included), sorted.
-pub fn package_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
+/// What a browser downloads for `import "@segops/sdk"`: the entry and every `.js` or `.wasm`
+/// it names by a relative path (imports and `new URL(..., import.meta.url)`), transitively.
+/// The .wasm first, then the JavaScript, each sorted.
+pub fn browser_files(pkg: &Path) -> Vec<PathBuf> {
+    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut todo = vec![pkg.join(BROWSER_ENTRY)];
+    while let Some(f) = todo.pop() {
+        if !f.is_file() || !seen.insert(f.clone()) {
             continue;
-        };
-        for e in entries.filter_map(Result::ok) {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("wasm" | "js")) {
-                found.push(p);
-            }
+        }
+        if f.extension().and_then(|x| x.to_str()) != Some("js") {
+            continue;
+        }
+        let text = fs::read_to_string(&f).unwrap_or_default();
+        let dir = f.parent().unwrap_or(pkg);
+        for rel in relative_refs(&text) {
+            todo.push(normalize(&dir.join(rel)));
         }
     }
-    // the .wasm first, then the glue
+    let mut found: Vec<PathBuf> = seen.into_iter().collect();
     found.sort_by_key(|p| {
         (
             p.extension().and_then(|x| x.to_str()) != Some("wasm"),
@@ -96,6 +552,54 @@ pub fn package_files(dir: &Path) -> Vec<PathBuf> {
         )
     });
     found
+}
+
+/// String literals in JavaScript source that name a `.js` or `.wasm` file: relative ones
+/// (`"./a.js"`, `'../b.js'`) and bare `.wasm` names (`new URL("x_bg.wasm", import.meta.url)`).
+pub fn relative_refs(js: &str) -> Vec<String> {
+    let mut refs = Vec::new();
+    let b = js.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let q = b[i];
+        if q == b'"' || q == b'\'' || q == b'`' {
+            if let Some(len) = b[i + 1..].iter().position(|&c| c == q || c == b'\n') {
+                let lit = &js[i + 1..i + 1 + len];
+                let named = lit.ends_with(".js") || lit.ends_with(".wasm");
+                let simple = !lit.is_empty()
+                    && lit
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+                if named
+                    && simple
+                    && (lit.starts_with("./")
+                        || lit.starts_with("../")
+                        || (lit.ends_with(".wasm") && !lit.contains('/')))
+                {
+                    refs.push(lit.to_string());
+                }
+                i += len + 2;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    refs
+}
+
+/// `a/./b/../c` -> `a/c`, without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// gzip -9 and brotli quality 11 through Node's zlib (no extra tools).

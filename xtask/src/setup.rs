@@ -13,7 +13,15 @@ use crate::{json, parse, ui, Ctx};
 pub const GECKODRIVER_VERSION: &str = "0.37.1";
 pub const WASM_PACK_VERSION: &str = "0.15.1";
 /// npm packages installed into the per-user tools folder (not into the repository).
-pub const NPM_TOOLS: &[(&str, &str)] = &[("binaryen", "132.0.0"), ("playwright-core", "1.65.1")];
+pub const NPM_TOOLS: &[(&str, &str)] = &[
+    ("binaryen", "132.0.0"),
+    ("esbuild", "0.28.2"),
+    ("playwright-core", "1.65.1"),
+    ("typescript", "7.0.2"),
+    ("vite", "8.3.8"),
+];
+/// Of [`NPM_TOOLS`], those `cargo xtask pkg` needs: wasm-opt, and esbuild to minify the glue.
+const NPM_BUILD_TOOLS: &[&str] = &["binaryen", "esbuild"];
 /// Debian packages and the program each one provides.
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "chromium"),
@@ -27,9 +35,9 @@ const WEBPKI_ROOTS_PIN: &str = "1.0.10";
 /// What a command needs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Needs {
-    /// Building the npm package: Rust target, wasm-bindgen, wasm-pack, wasm-opt.
+    /// Building the npm package: Rust target, wasm-bindgen, wasm-pack, wasm-opt, esbuild.
     Build,
-    /// Everything: also browsers, drivers and playwright-core.
+    /// Everything: also browsers, drivers, playwright-core, TypeScript and Vite.
     All,
 }
 
@@ -48,11 +56,18 @@ pub struct Tools {
     pub node_modules: Option<PathBuf>,
     /// playwright-core at the pinned version is in `<tools dir>/node_modules`.
     pub playwright_core: bool,
+    /// The pinned npm tools present in `<tools dir>/node_modules` at their pinned versions.
+    pub npm_present: Vec<&'static str>,
     /// Things setup could not do, each with how to fix it.
     pub problems: Vec<String>,
 }
 
 impl Tools {
+    /// The pinned npm tool `name` is installed (at its pinned version).
+    pub fn has_npm(&self, name: &str) -> bool {
+        self.npm_present.contains(&name)
+    }
+
     fn problem(&mut self, what: &str, msg: String) {
         ui::problem(what, &msg);
         self.problems.push(format!("{what}: {msg}"));
@@ -141,6 +156,11 @@ pub fn tools_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| home().join(".cache"));
     cache.join("segops-tools")
+}
+
+/// The program `name` of an npm tool in the tools folder (`node_modules/.bin/<name>`).
+pub fn npm_bin(name: &str) -> PathBuf {
+    tools_dir().join("node_modules").join(".bin").join(name)
 }
 
 /// Puts `dir` first on this process's PATH (children inherit it), unless it already is.
@@ -452,7 +472,7 @@ fn npm_tools(_ctx: &Ctx, tools: &mut Tools, needs: Needs) {
     let wanted: Vec<(&str, &str)> = NPM_TOOLS
         .iter()
         .copied()
-        .filter(|(p, _)| needs == Needs::All || *p == "binaryen")
+        .filter(|(p, _)| needs == Needs::All || NPM_BUILD_TOOLS.contains(p))
         .collect();
     let stale: Vec<&str> = wanted
         .iter()
@@ -509,10 +529,12 @@ fn npm_tools(_ctx: &Ctx, tools: &mut Tools, needs: Needs) {
             );
         }
     }
-    tools.playwright_core = NPM_TOOLS.iter().any(|(pkg, v)| {
-        *pkg == "playwright-core"
-            && npm_installed_version(&node_modules, pkg).as_deref() == Some(*v)
-    });
+    tools.npm_present = NPM_TOOLS
+        .iter()
+        .filter(|(pkg, v)| npm_installed_version(&node_modules, pkg).as_deref() == Some(*v))
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    tools.playwright_core = tools.has_npm("playwright-core");
     let bin = node_modules.join(".bin");
     if is_executable(&bin.join("wasm-opt")) {
         prepend_path(&bin);

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::emulator::{self, Emulator, Output};
@@ -23,6 +23,7 @@ pub const TIERS: &[&str] = &[
     "node-e2e",
     "browser-e2e",
     "size",
+    "consumers",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +118,8 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
     let want = |t: &str| selected.is_empty() || selected.iter().any(|s| s == t);
     let tools = setup::setup(ctx, Needs::All);
     let mut rows: Vec<Row> = Vec::new();
+    // The wasm-pack builds and the assembled package, each made once and shared by the tiers.
+    let mut builds = pkg::Builds::default();
 
     if want("lint") {
         rows.push(timed("lint", || lint(ctx, &tools)));
@@ -128,10 +131,12 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
     let wasm_tests = list_files(&ctx.root.join("tests"), "wasm_", ".rs");
     let node_tests = list_files(&ctx.root.join(NODE_E2E.dir), "", ".test.mjs");
     let e2e_tests = list_files(&ctx.root.join(BROWSER_E2E.dir), "", ".test.mjs");
+    let consumer_tests = list_files(&ctx.root.join(CONSUMERS.dir), "", ".test.mjs");
     let wasm_tiers = ["wasm-node", "wasm-chromium", "wasm-firefox"];
     let need_emulators = (wasm_tiers.iter().any(|t| want(t)) && !wasm_tests.is_empty())
         || (want(NODE_E2E.tier) && !node_tests.is_empty())
-        || (want(BROWSER_E2E.tier) && !e2e_tests.is_empty());
+        || (want(BROWSER_E2E.tier) && !e2e_tests.is_empty())
+        || (want(CONSUMERS.tier) && !consumer_tests.is_empty());
 
     // The emulators live until the end of this function: their Drop kills them, also on panic.
     let mut emulators: Result<Emulators, String> = Err("not started".into());
@@ -159,22 +164,30 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
         rows.push(row);
     }
     for (suite, tests) in [(NODE_E2E, &node_tests), (BROWSER_E2E, &e2e_tests)] {
-        if !want(suite.tier) {
-            continue;
+        if want(suite.tier) {
+            rows.push(suite_row(
+                ctx,
+                &tools,
+                &mut builds,
+                &mut emulators,
+                suite,
+                tests,
+            ));
         }
-        let row = if tests.is_empty() {
-            Row::skipped(suite.tier, format!("no {}/*.test.mjs", suite.dir))
-        } else {
-            timed(suite.tier, || {
-                with_live_emulators(suite.tier, &mut emulators, |e| {
-                    node_suite(ctx, &tools, e, suite)
-                })
-            })
-        };
-        rows.push(row);
     }
     if want("size") {
-        rows.push(timed("size", || size(ctx, &tools)));
+        rows.push(timed("size", || size(ctx, &tools, &mut builds)));
+    }
+    if want(CONSUMERS.tier) {
+        let (suite, tests) = (CONSUMERS, &consumer_tests);
+        rows.push(suite_row(
+            ctx,
+            &tools,
+            &mut builds,
+            &mut emulators,
+            suite,
+            tests,
+        ));
     }
     if let Ok(e) = &emulators {
         for emu in [&e.normal, &e.short] {
@@ -526,38 +539,95 @@ fn wasm_tier(
     Row::from_counts(tier, out.success(), counts, files.len() as u64)
 }
 
-/// A `node --test` tier: `tests/node/` against the Node package, or `tests/e2e/` (headless
-/// Chromium through playwright-core) against the web package.
+/// What a `node --test` tier runs against, and the variable that tells the tests where it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Package {
+    /// The wasm-pack `--target nodejs` build.
+    NodeBuild,
+    /// The wasm-pack `--target web` build.
+    WebBuild,
+    /// `npm pack` of the assembled package.
+    Tarball,
+}
+
+/// A `node --test` tier: `tests/node/` against the Node build, `tests/e2e/` (headless Chromium
+/// through playwright-core) against the web build, `tests/consumers/` (fresh projects: Node,
+/// TypeScript, Vite, a plain page) against the packed package.
 #[derive(Clone, Copy)]
 struct NodeSuite {
     tier: &'static str,
     dir: &'static str,
-    /// wasm-pack `--target`, output folder, and the variable that names it for the tests.
-    package: (&'static str, &'static str, &'static str),
+    package: (Package, &'static str),
     needs_chromium: bool,
+    /// Pinned npm tools (setup's NPM_TOOLS) the tests use.
+    npm_tools: &'static [&'static str],
 }
 
 const NODE_E2E: NodeSuite = NodeSuite {
     tier: "node-e2e",
     dir: "tests/node",
-    package: ("nodejs", pkg::NODE_OUT, "SEGOPS_PKG_NODE"),
+    package: (Package::NodeBuild, "SEGOPS_PKG_NODE"),
     needs_chromium: false,
+    npm_tools: &[],
 };
 
 const BROWSER_E2E: NodeSuite = NodeSuite {
     tier: "browser-e2e",
     dir: "tests/e2e",
-    package: ("web", pkg::WEB_OUT, "SEGOPS_PKG_WEB"),
+    package: (Package::WebBuild, "SEGOPS_PKG_WEB"),
     needs_chromium: true,
+    npm_tools: &["playwright-core"],
 };
 
-fn node_suite(ctx: &Ctx, tools: &Tools, emus: &Emulators, suite: NodeSuite) -> Row {
+const CONSUMERS: NodeSuite = NodeSuite {
+    tier: "consumers",
+    dir: "tests/consumers",
+    package: (Package::Tarball, "SEGOPS_PKG_TARBALL"),
+    needs_chromium: true,
+    npm_tools: &["playwright-core", "typescript", "vite"],
+};
+
+/// The row of a `node --test` tier: skipped without test files, not run without emulators.
+fn suite_row(
+    ctx: &Ctx,
+    tools: &Tools,
+    builds: &mut pkg::Builds,
+    emulators: &mut Result<Emulators, String>,
+    suite: NodeSuite,
+    tests: &[String],
+) -> Row {
+    if tests.is_empty() {
+        return Row::skipped(suite.tier, format!("no {}/*.test.mjs", suite.dir));
+    }
+    timed(suite.tier, || {
+        with_live_emulators(suite.tier, emulators, |e| {
+            node_suite(ctx, tools, builds, e, suite)
+        })
+    })
+}
+
+fn node_suite(
+    ctx: &Ctx,
+    tools: &Tools,
+    builds: &mut pkg::Builds,
+    emus: &Emulators,
+    suite: NodeSuite,
+) -> Row {
     let tier = suite.tier;
     if tools.wasm_pack.is_none() || tools.node.is_none() {
         return Row::not_run(tier, "no wasm-pack or node (see setup)");
     }
-    if suite.needs_chromium && (tools.chromium.is_none() || !tools.playwright_core) {
-        return Row::not_run(tier, "no chromium or playwright-core (see setup)");
+    if suite.needs_chromium && tools.chromium.is_none() {
+        return Row::not_run(tier, "no chromium (see setup)");
+    }
+    let absent: Vec<&str> = suite
+        .npm_tools
+        .iter()
+        .copied()
+        .filter(|t| !tools.has_npm(t))
+        .collect();
+    if !absent.is_empty() {
+        return Row::not_run(tier, format!("no {} (see setup)", absent.join(", ")));
     }
     let failed = |note: String| Row {
         tier,
@@ -567,8 +637,13 @@ fn node_suite(ctx: &Ctx, tools: &Tools, emus: &Emulators, suite: NodeSuite) -> R
         secs: 0.0,
         note,
     };
-    let (target, out_dir, var) = suite.package;
-    let pkg_dir = match pkg::wasm_pack_build(ctx, target, out_dir) {
+    let (package, var) = suite.package;
+    let built = match package {
+        Package::NodeBuild => builds.node(ctx),
+        Package::WebBuild => builds.web(ctx),
+        Package::Tarball => builds.package(ctx).and_then(|dir| pkg::npm_pack(ctx, &dir)),
+    };
+    let pkg_path = match built {
         Ok(d) => d,
         Err(e) => return failed(e),
     };
@@ -576,7 +651,7 @@ fn node_suite(ctx: &Ctx, tools: &Tools, emus: &Emulators, suite: NodeSuite) -> R
     cmd.args(["--test", "--test-reporter=tap"])
         .arg(format!("{}/", suite.dir))
         .current_dir(&ctx.root)
-        .env(var, &pkg_dir)
+        .env(var, &pkg_path)
         .envs(test_env(emus))
         .env("SEGOPS_NODE_TOOLS", setup::tools_dir());
     if let Some(chromium) = &tools.chromium {
@@ -608,10 +683,12 @@ fn node_suite(ctx: &Ctx, tools: &Tools, emus: &Emulators, suite: NodeSuite) -> R
     }
 }
 
-fn size(ctx: &Ctx, tools: &Tools) -> Row {
+/// Sizes of what a browser downloads from the package: the entry, the JavaScript it imports and
+/// the .wasm.
+fn size(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
     const TIER: &str = "size";
-    if tools.wasm_pack.is_none() || tools.node.is_none() {
-        return Row::not_run(TIER, "no wasm-pack or node (see setup)");
+    if tools.wasm_pack.is_none() || tools.node.is_none() || !tools.has_npm("esbuild") {
+        return Row::not_run(TIER, "no wasm-pack, node or esbuild (see setup)");
     }
     let failed = |note: String| Row {
         tier: TIER,
@@ -621,26 +698,44 @@ fn size(ctx: &Ctx, tools: &Tools) -> Row {
         secs: 0.0,
         note,
     };
-    let dir = match pkg::wasm_pack_build(ctx, "web", pkg::WEB_OUT) {
+    let dir = match builds.package(ctx) {
         Ok(d) => d,
         Err(e) => return failed(e),
     };
-    let files: Vec<PathBuf> = pkg::package_files(&dir);
-    if files.is_empty() {
-        return failed(format!("no .wasm or .js in {}", pkg::WEB_OUT));
+    let files = pkg::browser_files(&dir);
+    let has = |ext: &str| {
+        files
+            .iter()
+            .any(|f| f.extension().and_then(|x| x.to_str()) == Some(ext))
+    };
+    if !has("wasm") || !has("js") {
+        return failed(format!(
+            "{}/{} does not lead to a .js and a .wasm",
+            pkg::PKG_DIR,
+            pkg::BROWSER_ENTRY
+        ));
     }
     match pkg::measure(&dir, &files) {
         Ok(sizes) => {
-            println!("{} sizes of {} (bytes):", ui::stamp(), pkg::WEB_OUT);
+            println!(
+                "{} what a browser downloads for `import \"@segops/sdk\"` from {}/ (bytes):",
+                ui::stamp(),
+                pkg::PKG_DIR
+            );
             print!("{}", pkg::size_table(&sizes));
-            let total_gz: u64 = sizes.iter().map(|s| s.gzip).sum();
+            let total = |f: fn(&pkg::Size) -> u64| pkg::thousands(sizes.iter().map(f).sum());
             Row {
                 tier: TIER,
                 status: Status::Ok,
                 passed: None,
                 failed: None,
                 secs: 0.0,
-                note: format!("{} bytes gzip -9 (wasm + js)", pkg::thousands(total_gz)),
+                note: format!(
+                    "{} raw, {} gzip -9, {} brotli (wasm + js)",
+                    total(|s| s.raw),
+                    total(|s| s.gzip),
+                    total(|s| s.brotli)
+                ),
             }
         }
         Err(e) => failed(e),
