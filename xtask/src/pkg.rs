@@ -168,7 +168,7 @@ pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
     let web_types = read(&web.join("segops_sdk.d.ts"))?;
     write(
         &web_out.join("segops_sdk.d.ts"),
-        &without_init_output(&web_types)?,
+        &dispose_ignored(&without_init_output(&web_types)?),
     )?;
 
     // node/: the CommonJS glue as it is, its ES-module snippets converted to CommonJS
@@ -220,6 +220,7 @@ pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
             "the Node build has no signUserId (built without the `server` feature?)".into(),
         );
     }
+    let node_types = dispose_ignored(&node_types);
     write(&node_out.join("segops_sdk.d.cts"), &node_types)?;
     write(
         &node_out.join("index.d.ts"),
@@ -289,6 +290,23 @@ pub fn value_exports(dts: &str) -> Vec<String> {
         }
     }
     names
+}
+
+/// wasm-bindgen declares `[Symbol.dispose](): void` on classes, which is an error (TS2550) in
+/// every project whose `lib` predates `esnext.disposable`. A `@ts-ignore` above it keeps it
+/// typed where the lib has it, and out of the way elsewhere.
+pub fn dispose_ignored(dts: &str) -> String {
+    let mut out = String::with_capacity(dts.len() + 256);
+    for line in dts.lines() {
+        if line.trim_start().starts_with("[Symbol.dispose]") {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(indent);
+            out.push_str("// @ts-ignore: Symbol.dispose needs lib esnext.disposable (TS 5.2+)\n");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// The web build's types without wasm-bindgen's `InitOutput` (the module's raw exports, typed
