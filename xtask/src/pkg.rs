@@ -714,6 +714,153 @@ pub fn size_table(rows: &[Size]) -> String {
 mod tests {
     use super::*;
 
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-pkg-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn reads_the_crate_version() {
+        let toml = "[workspace]\nmembers = [\".\"]\n\n[workspace.package]\nversion = \"9.9.9\"\n\n\
+                    [package]\nname = \"segops-sdk\"\nversion = \"0.3.1\" # the SDK\n\n\
+                    [dependencies]\nfoo = { version = \"1\" }\n";
+        assert_eq!(cargo_version(toml).as_deref(), Some("0.3.1"));
+        let inherited =
+            "[workspace.package]\nversion = \"2.0.0\"\n[package]\nversion.workspace = true\n";
+        assert_eq!(cargo_version(inherited).as_deref(), Some("2.0.0"));
+        let real = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"));
+        assert!(cargo_version(&real.unwrap()).is_some());
+    }
+
+    #[test]
+    fn the_template_manifest_matches_cargo_toml() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = fs::read_to_string(root.join(TEMPLATE_DIR).join("package.json")).unwrap();
+        assert!(text.contains(VERSION_PLACEHOLDER));
+        let manifest = json::parse(&text).unwrap();
+        let cargo = fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let license = manifest
+            .get("license")
+            .and_then(json::Json::as_str)
+            .unwrap();
+        assert!(
+            cargo.contains(&format!("license = \"{license}\"")),
+            "license {license}"
+        );
+        let url = manifest
+            .get("repository")
+            .and_then(|r| r.get("url"))
+            .and_then(json::Json::as_str)
+            .unwrap();
+        let repo = url.trim_start_matches("git+").trim_end_matches(".git");
+        assert!(
+            cargo.contains(&format!("repository = \"{repo}\"")),
+            "repository {url}"
+        );
+        // every file the exports map names from the template is in the template
+        let mut from_template = Vec::new();
+        missing_targets(&root.join(TEMPLATE_DIR))
+            .unwrap()
+            .into_iter()
+            .filter(|t| !t.starts_with("./web/segops_sdk") && !t.starts_with("./node/"))
+            .for_each(|t| from_template.push(t));
+        assert_eq!(from_template, Vec::<String>::new());
+    }
+
+    #[test]
+    fn finds_the_value_exports_of_a_dts() {
+        let dts = "export type SegOpsErrorCode =\n  | \"a\";\nexport interface SegOpsConfig {\n}\n\
+                   export class SegOpsClient {\n    free(): void;\n}\n\
+                   export function signUserId(args: SignUserIdArgs): SignedUserId;\n\
+                   export declare const VERSION: string;\n";
+        assert_eq!(
+            value_exports(dts),
+            ["SegOpsClient", "signUserId", "VERSION"]
+        );
+        let wrapper = node_esm_wrapper(&value_exports(dts));
+        assert!(wrapper.contains("export const { SegOpsClient, signUserId, VERSION } = sdk;"));
+        assert!(wrapper.contains("import sdk from \"./segops_sdk.cjs\";"));
+        assert!(wrapper.contains("export default init;"));
+    }
+
+    #[test]
+    fn drops_init_output_from_the_web_types() {
+        let dts = "export class SegOpsClient {\n    [Symbol.dispose](): void;\n}\n\n\
+                   export type InitInput = RequestInfo | URL;\n\n\
+                   export interface InitOutput {\n    readonly memory: WebAssembly.Memory;\n    readonly f: (a: number, b: any) => void;\n}\n\n\
+                   /**\n * @returns {InitOutput}\n */\n\
+                   export function initSync(module: SyncInitInput): InitOutput;\n\
+                   /**\n * @returns {Promise<InitOutput>}\n */\n\
+                   export default function __wbg_init (module_or_path?: InitInput): Promise<InitOutput>;\n";
+        let out = dispose_ignored(&without_init_output(dts).unwrap());
+        assert!(!out.contains("InitOutput") && !out.contains("any"), "{out}");
+        assert!(out.contains("export function initSync(module: SyncInitInput): void;"));
+        assert!(out.contains("(module_or_path?: InitInput): Promise<void>;"));
+        assert!(out.contains("    // @ts-ignore: Symbol.dispose"));
+        assert!(out.contains("export type InitInput = RequestInfo | URL;"));
+        assert!(without_init_output("export class A {}\n").is_err());
+    }
+
+    #[test]
+    fn finds_relative_references_in_minified_js() {
+        let js = r#"import t from"./segops_sdk.js";await t();export*from"./segops_sdk.js";
+let u=new URL("segops_sdk_bg.wasm",import.meta.url),v='../x/y.js',w=`https://cdn.test/z.js`,
+s="a b.js",n="./notes.txt";"#;
+        assert_eq!(
+            relative_refs(js),
+            [
+                "./segops_sdk.js",
+                "./segops_sdk.js",
+                "segops_sdk_bg.wasm",
+                "../x/y.js"
+            ]
+        );
+    }
+
+    #[test]
+    fn browser_files_follow_the_entry() {
+        let pkg = scratch("browser");
+        fs::create_dir_all(pkg.join("web")).unwrap();
+        fs::create_dir_all(pkg.join("node")).unwrap();
+        fs::write(
+            pkg.join("web/index.js"),
+            r#"import t from"./glue.js";await t();"#,
+        )
+        .unwrap();
+        fs::write(
+            pkg.join("web/glue.js"),
+            r#"import"./glue.js";new URL("x_bg.wasm",import.meta.url);"#,
+        )
+        .unwrap();
+        fs::write(pkg.join("web/x_bg.wasm"), b"\0asm").unwrap();
+        fs::write(pkg.join("web/unused.js"), "").unwrap();
+        fs::write(pkg.join("node/x_bg.wasm"), b"\0asm").unwrap();
+        let names: Vec<String> = browser_files(&pkg)
+            .iter()
+            .map(|p| p.strip_prefix(&pkg).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["web/x_bg.wasm", "web/glue.js", "web/index.js"]);
+        fs::remove_dir_all(&pkg).unwrap();
+    }
+
+    #[test]
+    fn names_missing_export_targets() {
+        let pkg = scratch("targets");
+        fs::write(
+            pkg.join("package.json"),
+            r#"{"main": "./a.cjs", "types": "./a.d.ts",
+               "exports": {".": {"node": {"import": "./a.mjs", "require": "./a.cjs"}, "default": "./b.js"},
+                           "./package.json": "./package.json"}}"#,
+        )
+        .unwrap();
+        fs::write(pkg.join("a.cjs"), "").unwrap();
+        fs::write(pkg.join("a.mjs"), "").unwrap();
+        assert_eq!(missing_targets(&pkg).unwrap(), ["./a.d.ts", "./b.js"]);
+        fs::remove_dir_all(&pkg).unwrap();
+    }
+
     #[test]
     fn recognises_wasm_opt_feature_errors() {
         let out = "[wasm-validator error in function 217] unexpected false: memory.copy operations \
