@@ -5,6 +5,7 @@
 //! below. Every error names the field and what was expected.
 
 use crate::error::Error;
+use crate::privacy::Consent;
 
 /// Events per batch that trigger a send before the interval is up.
 ///
@@ -53,6 +54,9 @@ pub const FIELDS: &[&str] = &[
     "requestTimeoutMs",
     "debug",
     "aiProviders",
+    "consent",
+    "respectGlobalPrivacyControl",
+    "beforeSend",
 ];
 
 /// The kind of an API key, from its prefix.
@@ -100,6 +104,8 @@ pub struct ConfigInput {
     pub max_batch_bytes: Option<f64>,
     pub request_timeout_ms: Option<f64>,
     pub debug: Option<bool>,
+    pub consent: Option<String>,
+    pub respect_global_privacy_control: Option<bool>,
 }
 
 /// The validated config.
@@ -118,6 +124,15 @@ pub struct Config {
     pub request_timeout_ms: u32,
     /// Log every delivery decision to the console. Default false.
     pub debug: bool,
+    /// The consent state for visitors who have not chosen yet, as the config gave it; `None`
+    /// when absent, which means [`Consent::Granted`]. Whether it was given matters: only an
+    /// explicit `"granted"` overrules Global Privacy Control (see
+    /// [`crate::privacy::initial_consent`] for the whole rule).
+    pub consent: Option<Consent>,
+    /// Start denied when the browser sends Global Privacy Control. Default true: GPC is a
+    /// legally binding opt-out in several US states (California's CCPA regulations, Colorado),
+    /// and honouring it costs an app nothing it was allowed to collect.
+    pub respect_global_privacy_control: bool,
 }
 
 fn int_in(field: &str, value: Option<f64>, default: u32, min: u32, max: u32) -> Result<u32, Error> {
@@ -252,6 +267,13 @@ impl Config {
                 600_000,
             )?,
             debug: input.debug.unwrap_or(false),
+            consent: match input.consent.as_deref() {
+                None => None,
+                Some(s) => Some(Consent::parse(s).ok_or_else(|| {
+                    Error::config("consent", "expected \"granted\", \"pending\" or \"denied\"")
+                })?),
+            },
+            respect_global_privacy_control: input.respect_global_privacy_control.unwrap_or(true),
         })
     }
 
@@ -300,6 +322,35 @@ mod tests {
         assert_eq!(c.max_batch_bytes, 512 * 1024);
         assert_eq!(c.request_timeout_ms, DEFAULT_REQUEST_TIMEOUT_MS);
         assert!(!c.debug);
+        assert_eq!(c.consent, None, "granted, but not explicitly");
+        assert!(c.respect_global_privacy_control);
+    }
+
+    #[test]
+    fn consent_is_one_of_three_states() {
+        for (text, state) in [
+            ("granted", Consent::Granted),
+            ("pending", Consent::Pending),
+            ("denied", Consent::Denied),
+        ] {
+            let c = Config::from_input(ConfigInput {
+                consent: Some(text.into()),
+                respect_global_privacy_control: Some(false),
+                ..input()
+            })
+            .unwrap();
+            assert_eq!(c.consent, Some(state));
+            assert!(!c.respect_global_privacy_control);
+        }
+        for bad in ["", "Granted", "yes", "opt-out"] {
+            let e = Config::from_input(ConfigInput {
+                consent: Some(bad.into()),
+                ..input()
+            })
+            .unwrap_err();
+            assert_eq!(e.field(), Some("consent"));
+            assert!(e.message().contains("\"pending\""), "{e}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod json;
 pub mod pipeline;
+pub mod privacy;
 pub mod referrer;
 pub mod sign;
 pub mod time;

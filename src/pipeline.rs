@@ -17,6 +17,7 @@ use crate::config::{Config, KeyKind};
 use crate::delivery::{backoff_ms, classify, HttpResult, Outcome, MAX_ATTEMPTS};
 use crate::error::Error;
 use crate::event::{encode, EventInput, Identity};
+use crate::privacy::{cap_json, Consent, Cuts};
 use crate::time::format_iso8601;
 
 /// An HTTP request the edge must make.
@@ -61,6 +62,10 @@ pub mod reason {
     /// Events of an earlier identity whose session can no longer be minted (its signature
     /// went stale or was refused after the app moved on to another identity).
     pub const STALE_IDENTITY: &str = "stale_identity";
+    /// Consent was denied: events waiting when it was, and every event recorded while it is.
+    pub const CONSENT_DENIED: &str = "consent_denied";
+    /// The app's `beforeSend` returned `null` for the event.
+    pub const BEFORE_SEND: &str = "before_send";
 }
 
 /// Counts of what happened, as `stats()` shows them.
@@ -88,6 +93,11 @@ pub struct Stats {
     pub restored: u64,
     /// Events the last snapshot for the next page load could not hold (over its bound).
     pub unsaved: u64,
+    /// Recorded events that had values cut by the caps on properties, traits and context
+    /// ([`crate::privacy`]): they were queued, shortened.
+    pub truncated: u64,
+    /// The values cut, by cap.
+    pub truncated_by: Cuts,
     /// Dropped events by reason, in order of first occurrence.
     pub dropped: Vec<(String, u64)>,
     /// The last delivery problem, `(code, message)`.
@@ -181,6 +191,9 @@ pub const MAX_PERSIST_BYTES: usize = 1024 * 1024;
 /// The delivery engine of one client.
 pub struct Pipeline {
     cfg: Config,
+    /// What may be sent and kept: see [`Consent`]. Starts granted; the edge sets the start
+    /// state before recording anything.
+    consent: Consent,
     credentials: Credentials,
     /// JSON object text sent once per batch as its `context`, or empty.
     batch_context: String,
@@ -201,6 +214,7 @@ pub struct Pipeline {
     flush_target: u64,
     shutting_down: bool,
     overflow_warned: bool,
+    truncation_warned: bool,
     stats: Stats,
     rng: u64,
     logs: Vec<Log>,
@@ -232,6 +246,7 @@ impl Pipeline {
         };
         Pipeline {
             cfg,
+            consent: Consent::Granted,
             credentials,
             batch_context,
             queue: VecDeque::new(),
@@ -245,6 +260,7 @@ impl Pipeline {
             flush_target: 0,
             shutting_down: false,
             overflow_warned: false,
+            truncation_warned: false,
             stats: Stats::default(),
             rng: seed | 1,
             logs: Vec::new(),
@@ -254,6 +270,50 @@ impl Pipeline {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    pub fn consent(&self) -> Consent {
+        self.consent
+    }
+
+    /// Moves to another consent state.
+    ///
+    /// - To `Denied`: every waiting event (queued, or waiting for a retry) is discarded and
+    ///   counted under [`reason::CONSENT_DENIED`]; so is each later one, and a batch already in
+    ///   flight is not sent again whatever its answer.
+    /// - To `Pending`: sending stops; recorded events wait in memory, within the queue's bounds.
+    /// - To `Granted`: sending resumes, and events buffered while pending go at once (the
+    ///   visitor has just answered; they may have waited a while).
+    pub fn set_consent(&mut self, consent: Consent) {
+        let was = self.consent;
+        self.consent = consent;
+        match consent {
+            Consent::Denied => self.discard_waiting(reason::CONSENT_DENIED),
+            Consent::Granted if was == Consent::Pending => {
+                self.request_flush();
+            }
+            Consent::Granted | Consent::Pending => {}
+        }
+        if was != consent {
+            self.debug(&["SegOps: consent ", consent.as_str()]);
+        }
+    }
+
+    /// Counts an event that was recorded and dropped before it was queued (by the app's
+    /// `beforeSend`, for one).
+    pub fn discard(&mut self, why: &str) {
+        self.stats.recorded += 1;
+        self.stats.drop_n(why, 1);
+    }
+
+    /// Drops every event waiting in the queue or for a retry, counted under `why`.
+    fn discard_waiting(&mut self, why: &str) {
+        let n = self.queue.len() + self.ready.iter().map(|b| b.events.len()).sum::<usize>();
+        self.queue.clear();
+        self.ready.clear();
+        self.queue_bytes = 0;
+        self.deadline = None;
+        self.stats.drop_n(why, n as u64);
     }
 
     fn debug(&mut self, parts: &[&str]) {
@@ -269,16 +329,26 @@ impl Pipeline {
         self.logs.push(Log { level, message });
     }
 
-    /// Records an event. Fails without side effects when it is over `maxEventBytes`.
-    /// `signature` is the app's signature for a user identity (public keys that require one).
-    /// Returns the sequence number given to it.
+    /// Records an event. Its properties, traits and context are cut to the caps of
+    /// [`crate::privacy`] first; then it fails without side effects when it is still over
+    /// `maxEventBytes`. `signature` is the app's signature for a user identity (public keys
+    /// that require one). While consent is denied the event is counted and discarded. Returns
+    /// the sequence number given to it.
     pub fn enqueue(
         &mut self,
         message_id: &str,
-        event: EventInput,
+        mut event: EventInput,
         signature: Option<Signature>,
         now: f64,
     ) -> Result<u64, Error> {
+        let mut cuts = Cuts::default();
+        for field in [&mut event.properties, &mut event.traits, &mut event.context] {
+            if let Some(text) = field.as_deref() {
+                if let std::borrow::Cow::Owned(capped) = cap_json(text, &mut cuts) {
+                    *field = Some(capped);
+                }
+            }
+        }
         let json = encode(message_id, &event);
         let max = self.cfg.max_event_bytes as usize;
         if json.len() > max {
@@ -286,6 +356,23 @@ impl Pipeline {
                 bytes: json.len(),
                 max,
             });
+        }
+        if cuts.any() {
+            self.stats.truncated += 1;
+            self.stats.truncated_by.add(&cuts);
+            if !self.truncation_warned {
+                self.truncation_warned = true;
+                self.log(
+                    Level::Warn,
+                    "SegOps: an event's properties went over the caps (10 levels deep, 256 keys or items, 8,192 characters a string) and were shortened; see stats().truncated".to_string(),
+                );
+            }
+        }
+        if self.consent == Consent::Denied {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.discard(reason::CONSENT_DENIED);
+            return Ok(seq);
         }
         if let Credentials::Public {
             sessions, current, ..
@@ -357,6 +444,10 @@ impl Pipeline {
     /// (its key or session was refused: the events stay queued, and [`Pipeline::halted`] or
     /// the stats say why).
     pub fn is_flushed(&self, target: u64) -> bool {
+        // Without consent nothing can be sent: a flush() must not wait for a choice.
+        if self.consent != Consent::Granted {
+            return true;
+        }
         if let Credentials::Secret {
             halted: Some(_), ..
         } = &self.credentials
@@ -501,6 +592,9 @@ impl Pipeline {
     /// When the edge must call [`Pipeline::poll_request`] next, absent other activity:
     /// `None` for "nothing to do until an answer or a new event".
     pub fn next_wake(&self, now: f64) -> Option<f64> {
+        if self.consent != Consent::Granted {
+            return None;
+        }
         let mut wake: Option<f64> = None;
         let mut consider = |t: f64| wake = Some(wake.map_or(t, |w: f64| w.min(t)));
         if self.in_flight.is_none() {
@@ -695,6 +789,10 @@ impl Pipeline {
 
     /// The next request to make now, if any. Call until it returns `None`.
     pub fn poll_request(&mut self, now: f64) -> Option<Request> {
+        // Without consent, no request at all: a session mint would send the visitor's id too.
+        if self.consent != Consent::Granted {
+            return None;
+        }
         // Renew the current identity's token ahead of time, alongside any ingestion.
         if let Credentials::Public {
             sessions,
@@ -775,6 +873,9 @@ impl Pipeline {
         {
             return requests;
         }
+        if self.consent != Consent::Granted {
+            return requests;
+        }
         let in_flight: usize = self.keepalive.iter().map(|k| k.3).sum();
         let mut budget = KEEPALIVE_BUDGET_BYTES.saturating_sub(in_flight);
         // Retries and split halves go back in line with the rest.
@@ -838,8 +939,12 @@ impl Pipeline {
     /// without keepalive), oldest first, as text to keep in storage for the next page load:
     /// `{"v":1,"events":["<event JSON>", ...]}`. The newest events are kept when they exceed
     /// [`MAX_PERSIST_BYTES`] (`stats().unsaved` counts the others). Empty when there is
-    /// nothing to save.
+    /// nothing to save, and always without consent (pending events live in memory only).
     pub fn snapshot(&mut self) -> String {
+        if self.consent != Consent::Granted {
+            self.stats.unsaved = 0;
+            return String::new();
+        }
         // Oldest first, near enough: what is in flight and waiting for a retry is older than
         // what is queued. (Order only decides which events a full snapshot leaves out.)
         let all: Vec<&Queued> = self
@@ -886,6 +991,9 @@ impl Pipeline {
     /// Takes up a snapshot saved by an earlier page. Events keep their `message_id` (the server
     /// drops any it already has); malformed entries are skipped. Returns how many were taken.
     pub fn restore(&mut self, text: &str, now: f64) -> usize {
+        if self.consent == Consent::Denied {
+            return 0;
+        }
         let Ok(doc) = crate::json::parse(text) else {
             return 0;
         };
@@ -957,6 +1065,10 @@ impl Pipeline {
                     self.on_mint_result(id, result, now);
                 }
             }
+        }
+        // A batch that was in flight as consent was denied is not tried again.
+        if self.consent == Consent::Denied {
+            self.discard_waiting(reason::CONSENT_DENIED);
         }
     }
 
@@ -2112,10 +2224,11 @@ mod tests {
     #[test]
     fn a_snapshot_over_its_bound_keeps_the_newest() {
         let mut p = pipeline(|c| c.max_queue_bytes = Some(64.0 * 1024.0 * 1024.0));
-        let pad = "y".repeat(20_000);
+        // 21,000 bytes an event, in strings within the caps.
+        let pad = "y".repeat(7_000);
         for i in 0..80 {
             let mut e = ev("big");
-            e.properties = Some(format!(r#"{{"pad":"{pad}"}}"#));
+            e.properties = Some(format!(r#"{{"a":"{pad}","b":"{pad}","c":"{pad}"}}"#));
             p.enqueue(&format!("m{i}"), e, None, 0.0).unwrap();
         }
         let snap = p.snapshot();
@@ -2125,5 +2238,209 @@ mod tests {
         assert!(p.stats().unsaved > 0);
         assert_eq!(kept.len() as u64 + p.stats().unsaved, 80);
         assert!(kept.last().unwrap().as_str().unwrap().contains("\"m79\""));
+    }
+
+    // ---- consent and caps ----------------------------------------------------------------
+
+    #[test]
+    fn pending_buffers_in_memory_and_granting_sends_each_event_once() {
+        let mut p = pipeline(|c| c.flush_at = Some(1.0));
+        p.set_consent(Consent::Pending);
+        record(&mut p, 3, 0.0);
+        assert_eq!(p.poll_request(0.0), None, "nothing sent while pending");
+        assert_eq!(p.poll_request(1e9), None, "however long it waits");
+        assert_eq!(p.next_wake(0.0), None, "no timer while pending");
+        assert!(p.on_hidden(1.0).is_empty(), "no keepalive either");
+        assert_eq!(p.snapshot(), "", "nothing to persist");
+        let target = p.request_flush();
+        assert!(p.is_flushed(target), "flush() does not wait for a choice");
+        assert_eq!(p.pending(), 3);
+        assert_eq!(p.stats().recorded, 3);
+        p.set_consent(Consent::Granted);
+        assert_eq!(p.consent(), Consent::Granted);
+        assert!(!p.is_flushed(target));
+        assert_eq!(
+            p.next_wake(2.0),
+            Some(2.0),
+            "the buffered events go at once"
+        );
+        let r = p.poll_request(2.0).unwrap();
+        assert_eq!(ids(&r), ["m1", "m2", "m3"]);
+        p.on_result(r.id, ok(3), 3.0);
+        assert!(p.is_flushed(target));
+        assert_eq!(p.poll_request(3.0), None, "each event once");
+        assert_eq!(p.stats().sent, 3);
+        assert_eq!(p.stats().dropped_total(), 0);
+    }
+
+    #[test]
+    fn pending_keeps_the_queue_bounds() {
+        let mut p = pipeline(|c| c.max_queue_events = Some(5.0));
+        p.set_consent(Consent::Pending);
+        record(&mut p, 8, 0.0);
+        assert_eq!(p.queued(), 5);
+        assert_eq!(p.stats().dropped(reason::QUEUE_OVERFLOW), 3);
+    }
+
+    #[test]
+    fn pending_sends_no_session_mint_either() {
+        let mut p = public(|c| c.flush_at = Some(1.0));
+        p.set_consent(Consent::Pending);
+        p.enqueue("a1", anon_ev("x"), None, 0.0).unwrap();
+        assert_eq!(p.poll_request(0.0), None);
+        assert_eq!(p.stats().mints, 0);
+        p.set_consent(Consent::Granted);
+        let mint = p.poll_request(1.0).unwrap();
+        assert!(is_mint(&mint));
+    }
+
+    #[test]
+    fn denying_discards_what_waits_and_counts_it() {
+        let mut p = pipeline(|c| c.flush_at = Some(1.0));
+        p.set_consent(Consent::Pending);
+        record(&mut p, 4, 0.0);
+        p.set_consent(Consent::Denied);
+        assert_eq!(p.pending(), 0);
+        assert_eq!(p.queued_bytes(), 0);
+        assert_eq!(p.stats().dropped(reason::CONSENT_DENIED), 4);
+        // Later events are discarded as they are recorded.
+        record(&mut p, 2, 1.0);
+        assert_eq!(p.pending(), 0);
+        assert_eq!(p.stats().recorded, 6);
+        assert_eq!(p.stats().dropped(reason::CONSENT_DENIED), 6);
+        assert_eq!(p.poll_request(1e9), None);
+        assert_eq!(p.next_wake(1.0), None);
+        assert!(p.on_hidden(2.0).is_empty());
+        assert_eq!(p.snapshot(), "");
+        let target = p.request_flush();
+        assert!(p.is_flushed(target));
+        assert_eq!(p.restore(r#"{"v":1,"events":[]}"#, 2.0), 0);
+        // Too large is still an error of the call, whatever the consent.
+        let mut e = ev("big");
+        let pad = "x".repeat(8_000);
+        e.properties = Some(format!(
+            r#"{{"a":"{pad}","b":"{pad}","c":"{pad}","d":"{pad}","e":"{pad}"}}"#
+        ));
+        assert_eq!(
+            p.enqueue("big", e, None, 3.0).unwrap_err().code(),
+            "event_too_large"
+        );
+        // Granting again resumes normal delivery of new events.
+        p.set_consent(Consent::Granted);
+        record(&mut p, 1, 4.0);
+        let r = p.poll_request(4.0).unwrap();
+        assert_eq!(ids(&r), ["m7"]);
+    }
+
+    #[test]
+    fn denying_while_a_batch_is_in_flight_never_sends_it_again() {
+        let mut p = pipeline(|c| c.flush_at = Some(1.0));
+        record(&mut p, 2, 0.0);
+        let r = p.poll_request(0.0).unwrap();
+        record(&mut p, 1, 0.0);
+        p.set_consent(Consent::Denied);
+        assert_eq!(
+            p.stats().dropped(reason::CONSENT_DENIED),
+            1,
+            "the queued one"
+        );
+        let target = p.request_flush();
+        assert!(p.is_flushed(target));
+        // The answer asks for a retry: the batch is discarded instead.
+        p.on_result(r.id, status(503, ""), 1.0);
+        assert_eq!(p.stats().dropped(reason::CONSENT_DENIED), 3);
+        assert_eq!(p.pending(), 0);
+        assert_eq!(p.poll_request(1e9), None);
+        // A success that was already on its way still counts as sent.
+        let mut p = pipeline(|c| c.flush_at = Some(1.0));
+        record(&mut p, 2, 0.0);
+        let r = p.poll_request(0.0).unwrap();
+        p.set_consent(Consent::Denied);
+        p.on_result(r.id, ok(2), 1.0);
+        assert_eq!(p.stats().sent, 2);
+        assert_eq!(p.stats().dropped_total(), 0);
+    }
+
+    #[test]
+    fn granted_to_pending_stops_sending_and_keeps_the_events() {
+        let mut p = pipeline(|c| c.flush_at = Some(1.0));
+        record(&mut p, 1, 0.0);
+        let r = p.poll_request(0.0).unwrap();
+        p.set_consent(Consent::Pending);
+        record(&mut p, 2, 0.0);
+        p.on_result(r.id, status(503, ""), 1.0);
+        assert_eq!(p.poll_request(1e9), None);
+        assert_eq!(p.pending(), 3, "the retry waits too");
+        p.set_consent(Consent::Granted);
+        let mut seen = Vec::new();
+        let mut now = 1e9;
+        while let Some(r) = p.poll_request(now) {
+            seen.extend(ids(&r));
+            now += 1.0;
+            p.on_result(r.id, ok(ids(&r).len()), now);
+        }
+        assert_eq!(seen, ["m1", "m2", "m3"]);
+        assert_eq!(p.stats().sent, 3);
+    }
+
+    #[test]
+    fn discarded_events_count_as_recorded_and_dropped() {
+        let mut p = pipeline(|_| {});
+        p.discard(reason::BEFORE_SEND);
+        assert_eq!(p.stats().recorded, 1);
+        assert_eq!(p.stats().dropped(reason::BEFORE_SEND), 1);
+        assert_eq!(p.pending(), 0);
+    }
+
+    #[test]
+    fn caps_apply_before_the_size_check_and_are_counted() {
+        use crate::privacy::{MAX_KEYS, MAX_STRING_CHARS};
+        let mut p = pipeline(|c| c.flush_at = Some(1.0));
+        // 40,000 characters would be over 32 KiB; cut to 8,192 the event fits.
+        let mut e = ev("long");
+        e.properties = Some(format!(r#"{{"s":"{}"}}"#, "x".repeat(40_000)));
+        e.traits = Some(format!(
+            "{{{}}}",
+            (0..300)
+                .map(|i| format!(r#""t{i}":1"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        p.enqueue("m1", e, None, 0.0).unwrap();
+        assert_eq!(p.stats().truncated, 1);
+        assert_eq!(
+            p.stats().truncated_by,
+            Cuts {
+                depth: 0,
+                keys: 1,
+                length: 1
+            }
+        );
+        let logs = p.take_logs();
+        assert_eq!(logs.len(), 1);
+        assert!(logs[0].message.contains(&MAX_KEYS.to_string()));
+        assert!(logs[0].message.contains("8,192") && MAX_STRING_CHARS == 8_192);
+        record(&mut p, 1, 0.0);
+        assert_eq!(
+            p.stats().truncated,
+            1,
+            "an event within the caps is not counted"
+        );
+        let r = p.poll_request(0.0).unwrap();
+        let body = parse(&r.body).unwrap();
+        let first = &body.get("events").and_then(Value::as_array).unwrap()[0];
+        let s = first
+            .get("properties")
+            .and_then(|p| p.get("s"))
+            .and_then(Value::as_str);
+        assert_eq!(s.map(str::len), Some(MAX_STRING_CHARS));
+        let traits = first.get("traits").and_then(Value::as_object).unwrap();
+        assert_eq!(traits.len(), MAX_KEYS);
+        // Another truncation is counted, not logged again.
+        let mut e = ev("long");
+        e.properties = Some(format!(r#"{{"s":"{}"}}"#, "y".repeat(9_000)));
+        p.enqueue("m3", e, None, 0.0).unwrap();
+        assert_eq!(p.stats().truncated, 2);
+        assert!(p.take_logs().is_empty());
     }
 }

@@ -3,7 +3,8 @@
 //! only Rust types. The platform's effects (fetch, timers, randomness, storage, page reads) are
 //! reached through `platform.js`.
 //!
-//! Re-entrancy rule: no JS that runs app code (`getUser`) is called while `Inner` is borrowed,
+//! Re-entrancy rule: no JS that runs app code (`getUser`, `beforeSend`) is called while `Inner`
+//! is borrowed,
 //! and every import that can throw is declared with `catch`, so an exception can never leave a
 //! borrow flag set.
 
@@ -20,7 +21,8 @@ use crate::config::{Config, ConfigInput, KeyKind, FIELDS};
 use crate::delivery::HttpResult;
 use crate::error::Error;
 use crate::event::{check_event_type, check_id, EventInput, EventKind, Identity};
-use crate::pipeline::{Level, Pipeline, Request};
+use crate::pipeline::{reason, Level, Pipeline, Request};
+use crate::privacy::{initial_consent, Consent, CONSENT_KEY};
 use crate::referrer::{check_custom, classify, utm_params, CustomProvider, PageSnapshot};
 use crate::time::{format_iso8601, parse_rfc3339};
 use crate::uuid::uuid_v4;
@@ -66,6 +68,12 @@ extern "C" {
     ) -> Function;
     #[wasm_bindgen(js_name = takeSaved)]
     fn take_saved(prefix: &str, own_key: &str) -> Promise;
+    #[wasm_bindgen(js_name = globalPrivacyControl)]
+    fn global_privacy_control() -> bool;
+    #[wasm_bindgen(js_name = clearStored)]
+    fn clear_stored(anonymous_id_key: &str, prefix: &str);
+    #[wasm_bindgen(js_name = callHook)]
+    fn call_hook(hook: &Function, event: &JsValue) -> Array;
 }
 
 #[wasm_bindgen]
@@ -149,6 +157,12 @@ impl Drop for PageWatch {
 struct Inner {
     core: Pipeline,
     get_user: Option<Function>,
+    /// The app's `beforeSend(event) => event | null`.
+    before_send: Option<Function>,
+    /// `beforeSend` is running: events it records itself skip it (no endless recursion).
+    in_before_send: bool,
+    /// `beforeSend` threw or returned something unusable; the first one was logged.
+    before_send_errors: u64,
     anonymous_id: String,
     /// The user id given to `identify()`, used when a call names nobody and there is no
     /// `getUser`.
@@ -164,6 +178,8 @@ struct Inner {
     hidden: bool,
     /// This tab's snapshot key.
     saved_key: String,
+    /// Earlier pages' snapshots were taken up (done once consent is first granted).
+    restored: bool,
     /// Snapshots that could not be written (storage full or disabled).
     save_failures: u64,
     page_watch: Option<PageWatch>,
@@ -228,6 +244,35 @@ export interface AiProvider {
   utmSources?: string[];
 }
 
+/**
+ * What the visitor lets the SDK collect.
+ * - `"granted"`: events are sent, and kept in localStorage across page loads when needed.
+ * - `"pending"`: not answered yet. Events wait in memory only (within maxQueueEvents /
+ *   maxQueueBytes): nothing is sent, not even a session-token request, and nothing is stored.
+ * - `"denied"`: events are discarded as they are recorded (`stats().dropped.consent_denied`).
+ */
+export type SegOpsConsent = "granted" | "pending" | "denied";
+
+/**
+ * An event as `beforeSend` sees it, just before it is queued: after `getUser()`, with the
+ * properties, traits and page context as plain JSON (Dates are ISO strings), before the caps
+ * of `stats().truncated`. It is a fresh copy: edit it in place and return it, or return
+ * another. `type` cannot be changed; the rest is checked as `track()` input is.
+ */
+export interface SegOpsEvent {
+  type: "track" | "identify" | "page";
+  eventType: string;
+  /** Absent for anonymous events. */
+  userId?: string;
+  anonymousId?: string;
+  /** RFC 3339. */
+  timestamp: string;
+  properties?: Properties;
+  traits?: Properties;
+  /** The page the event was recorded on (browsers): `{ page: { url, path, search, title, referrer } }`. */
+  context?: Properties;
+}
+
 export interface SegOpsConfig {
   /** Base URL of the SegOps API, http or https; a trailing slash is fine. */
   apiUrl: string;
@@ -256,6 +301,28 @@ export interface SegOpsConfig {
   debug?: boolean;
   /** Extra AI assistants for `ai_referral_session`, checked before the built-in table. */
   aiProviders?: AiProvider[];
+  /**
+   * The consent state for a visitor who has not chosen yet. @default "granted"
+   *
+   * A client starts in: the visitor's persisted choice (localStorage `segops.consent`, written
+   * by setConsent / optIn / optOut) if there is one; else `"denied"` when the browser sends
+   * Global Privacy Control (and respectGlobalPrivacyControl is true), unless this field is
+   * `"granted"` explicitly; else this field.
+   */
+  consent?: SegOpsConsent;
+  /**
+   * Start denied when `navigator.globalPrivacyControl` is true, unless `consent: "granted"` is
+   * given explicitly or the visitor granted consent earlier (setConsent / optIn). @default true
+   */
+  respectGlobalPrivacyControl?: boolean;
+  /**
+   * Called with each event just before it is queued: return it (edited or not) to keep it,
+   * or `null` to drop it (`stats().dropped.before_send`). If it throws or returns anything
+   * else, the event is kept unchanged, the first problem is logged with console.error and
+   * each is counted in `stats().beforeSendErrors`. Events it records itself skip it; it is
+   * not called while consent is denied.
+   */
+  beforeSend?: (event: SegOpsEvent) => SegOpsEvent | null;
 }
 
 /** When the event happened: a Date, epoch milliseconds, or an RFC 3339 string. Default: now. */
@@ -328,12 +395,28 @@ export interface SegOpsStats {
   saveFailures: number;
   /** Milliseconds left on the current identity's session token, or null. */
   tokenExpiresInMs: number | null;
-  /** Dropped events by reason: queue_overflow, retries_exhausted, too_large, stale_identity, bad_request, a server code... */
+  /**
+   * Dropped events by reason: queue_overflow, retries_exhausted, too_large, stale_identity,
+   * bad_request, consent_denied, before_send, a server code...
+   */
   dropped: Record<string, number>;
   droppedTotal: number;
   lastError: SegOpsProblem | null;
   /** Why sending stopped for good (a refused key or session), or null. */
   halted: SegOpsProblem | null;
+  /** The consent state now. */
+  consent: SegOpsConsent;
+  /**
+   * Events queued with values shortened by the caps on properties, traits and context:
+   * 10 levels of nesting (the object itself is level 1; deeper objects and arrays become the
+   * string "[Object]" or "[Array]"), 256 keys per object or items per array (the first 256
+   * are kept), 8,192 characters per string (keys included). Caps apply before maxEventBytes.
+   */
+  truncated: number;
+  /** The values those caps cut, by cap. */
+  truncatedBy: { depth: number; keys: number; length: number };
+  /** Times beforeSend threw or returned something unusable (the event was kept unchanged). */
+  beforeSendErrors: number;
 }
 "#;
 
@@ -447,9 +530,14 @@ fn read_signature(v: &JsValue) -> Result<Option<Signature>, Error> {
     }
 }
 
-fn read_config(
-    cfg: &JsValue,
-) -> Result<(ConfigInput, Option<Function>, Vec<CustomProvider>), Error> {
+/// What `read_config` reads besides the [`ConfigInput`]: the app's callbacks and providers.
+struct ConfigExtras {
+    get_user: Option<Function>,
+    before_send: Option<Function>,
+    ai_providers: Vec<CustomProvider>,
+}
+
+fn read_config(cfg: &JsValue) -> Result<(ConfigInput, ConfigExtras), Error> {
     if !cfg.is_object() || Array::is_array(cfg) {
         return Err(Error::config(
             "(config)",
@@ -475,15 +563,25 @@ fn read_config(
             .map(Some)
             .ok_or_else(|| Error::config(key, &expected("a number", &v)))
     };
-    let debug = get(cfg, "debug", "debug", true)?;
-    let debug = if debug.is_undefined() {
+    let boolean = |key: &str| -> Result<Option<bool>, Error> {
+        let v = get(cfg, key, key, true)?;
+        if v.is_undefined() {
+            return Ok(None);
+        }
+        v.as_bool()
+            .map(Some)
+            .ok_or_else(|| Error::config(key, &expected("a boolean", &v)))
+    };
+    let before_send = get(cfg, "beforeSend", "beforeSend", true)?;
+    let before_send = if before_send.is_undefined() {
         None
     } else {
-        Some(
-            debug
-                .as_bool()
-                .ok_or_else(|| Error::config("debug", &expected("a boolean", &debug)))?,
-        )
+        Some(before_send.dyn_into::<Function>().map_err(|v| {
+            Error::config(
+                "beforeSend",
+                &expected("a function (event) => event | null", &v),
+            )
+        })?)
     };
     let get_user = get(cfg, "getUser", "getUser", true)?;
     let get_user = if get_user.is_undefined() {
@@ -508,10 +606,15 @@ fn read_config(
             max_event_bytes: number("maxEventBytes")?,
             max_batch_bytes: number("maxBatchBytes")?,
             request_timeout_ms: number("requestTimeoutMs")?,
-            debug,
+            debug: boolean("debug")?,
+            consent: string("consent")?,
+            respect_global_privacy_control: boolean("respectGlobalPrivacyControl")?,
         },
-        get_user,
-        ai_providers,
+        ConfigExtras {
+            get_user,
+            before_send,
+            ai_providers,
+        },
     ))
 }
 
@@ -657,8 +760,13 @@ impl SegOpsClient {
     }
 
     fn create(config: &JsValue) -> Result<SegOpsClient, Error> {
-        let (input, get_user, ai_providers) = read_config(config)?;
+        let (input, extras) = read_config(config)?;
         let config = Config::from_input(input)?;
+        let consent = initial_consent(
+            config.consent,
+            storage_get(CONSENT_KEY).and_then(|s| Consent::parse_persisted(&s)),
+            config.respect_global_privacy_control && global_privacy_control(),
+        );
         if config.key_kind == KeyKind::Secret && is_browser() {
             console_warn(
                 "SegOps: a secret sk_ key is being used in a browser, where anyone can read it and send or read your data with it. Use a public pk_ key in browsers; keep sk_ keys on servers.",
@@ -666,16 +774,28 @@ impl SegOpsClient {
         }
         let mut random = RandomPool::new();
         let seed = u64::from_le_bytes(random.take::<8>());
-        let core = Pipeline::new(
+        let mut core = Pipeline::new(
             config,
             batch_context_json(LIBRARY_NAME, LIBRARY_VERSION),
             seed,
         );
-        let anonymous_id = match storage_get(ANONYMOUS_ID_KEY) {
-            Some(id) if check_id("anonymousId", &id).is_ok() => id,
-            _ => {
+        core.set_consent(consent);
+        // The anonymous id is stored only with consent; pending, a stored one is read but a
+        // new one stays in memory until granted; denied, whatever the SDK stored goes.
+        if consent == Consent::Denied {
+            clear_stored(ANONYMOUS_ID_KEY, SAVED_PREFIX);
+        }
+        let stored = match consent {
+            Consent::Denied => None,
+            _ => storage_get(ANONYMOUS_ID_KEY).filter(|id| check_id("anonymousId", id).is_ok()),
+        };
+        let anonymous_id = match stored {
+            Some(id) => id,
+            None => {
                 let id = uuid_v4(random.take::<16>());
-                storage_set(ANONYMOUS_ID_KEY, &id);
+                if consent == Consent::Granted {
+                    storage_set(ANONYMOUS_ID_KEY, &id);
+                }
                 id
             }
         };
@@ -684,7 +804,10 @@ impl SegOpsClient {
         let client = SegOpsClient {
             inner: Rc::new(RefCell::new(Inner {
                 core,
-                get_user,
+                get_user: extras.get_user,
+                before_send: extras.before_send,
+                in_before_send: false,
+                before_send_errors: 0,
                 anonymous_id,
                 identified: None,
                 random,
@@ -694,15 +817,18 @@ impl SegOpsClient {
                 shut_down: false,
                 hidden: false,
                 saved_key,
+                restored: false,
                 save_failures: 0,
                 page_watch: None,
                 referral_checked: false,
-                ai_providers,
+                ai_providers: extras.ai_providers,
             })),
         };
         if is_browser() {
             client.watch_page();
-            restore_saved(&client.inner);
+            if consent == Consent::Granted {
+                restore_saved(&client.inner);
+            }
         }
         Ok(client)
     }
@@ -806,6 +932,18 @@ impl SegOpsClient {
         }
         set(&out, "dropped", dropped.into());
         set(&out, "droppedTotal", (s.dropped_total() as f64).into());
+        set(&out, "consent", core.consent().as_str().into());
+        set(&out, "truncated", (s.truncated as f64).into());
+        let by = Object::new();
+        set(&by, "depth", (s.truncated_by.depth as f64).into());
+        set(&by, "keys", (s.truncated_by.keys as f64).into());
+        set(&by, "length", (s.truncated_by.length as f64).into());
+        set(&out, "truncatedBy", by.into());
+        set(
+            &out,
+            "beforeSendErrors",
+            (inner.before_send_errors as f64).into(),
+        );
         let pair = |code: &str, message: &str| {
             let o = Object::new();
             set(&o, "code", code.into());
@@ -829,11 +967,82 @@ impl SegOpsClient {
         out.into()
     }
 
-    /// The anonymous id of this visitor (kept in localStorage in browsers).
+    /// The anonymous id of this visitor (kept in localStorage in browsers, with consent).
     #[wasm_bindgen(getter, js_name = anonymousId)]
     pub fn anonymous_id(&self) -> String {
         self.inner.borrow().anonymous_id.clone()
     }
+
+    /// The consent state: `"granted"`, `"pending"` or `"denied"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "SegOpsConsent")]
+    pub fn consent(&self) -> String {
+        self.inner.borrow().core.consent().as_str().to_string()
+    }
+
+    /// `setConsent("granted" | "pending" | "denied")`: what the visitor lets the SDK collect.
+    /// Granting sends the events buffered while pending; denying discards them and clears what
+    /// the SDK stored. In browsers the choice is kept in localStorage (`segops.consent`), and
+    /// `"pending"` removes it. Works after `shutdown()` too: a choice is always recorded.
+    #[wasm_bindgen(js_name = setConsent)]
+    pub fn set_consent(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SegOpsConsent")] state: JsValue,
+    ) -> Result<(), JsValue> {
+        let consent = state
+            .as_string()
+            .and_then(|s| Consent::parse(&s))
+            .ok_or_else(|| {
+                js_error(&Error::argument(
+                    "setConsent",
+                    &expected("\"granted\", \"pending\" or \"denied\"", &state),
+                ))
+            })?;
+        apply_consent(&self.inner, consent);
+        Ok(())
+    }
+
+    /// The visitor opts out: `setConsent("denied")`.
+    #[wasm_bindgen(js_name = optOut)]
+    pub fn opt_out(&self) {
+        apply_consent(&self.inner, Consent::Denied);
+    }
+
+    /// The visitor opts (back) in: `setConsent("granted")`.
+    #[wasm_bindgen(js_name = optIn)]
+    pub fn opt_in(&self) {
+        apply_consent(&self.inner, Consent::Granted);
+    }
+}
+
+/// Moves the client to `consent`, records the choice (browsers) and pumps: granting sends what
+/// was buffered, and any `flush()` waiting resolves once nothing more can be sent.
+fn apply_consent(rc: &Rc<RefCell<Inner>>, consent: Consent) {
+    let granted = {
+        let mut guard = rc.borrow_mut();
+        let inner = &mut *guard;
+        inner.core.set_consent(consent);
+        match consent {
+            Consent::Granted => {
+                storage_set(CONSENT_KEY, consent.as_str());
+                storage_set(ANONYMOUS_ID_KEY, &inner.anonymous_id);
+            }
+            Consent::Denied => {
+                storage_set(CONSENT_KEY, consent.as_str());
+                clear_stored(ANONYMOUS_ID_KEY, SAVED_PREFIX);
+                // The old id was the tracking identifier: never reuse it, even if granted later.
+                inner.anonymous_id = uuid_v4(inner.random.take::<16>());
+            }
+            Consent::Pending => {
+                storage_remove(CONSENT_KEY);
+                storage_remove(&inner.saved_key);
+            }
+        }
+        consent == Consent::Granted && !inner.shut_down
+    };
+    if granted && is_browser() {
+        restore_saved(rc);
+    }
+    pump(rc);
 }
 
 impl SegOpsClient {
@@ -1173,9 +1382,7 @@ impl SegOpsClient {
     ) -> Result<(), Error> {
         let now = now();
         let context = page_json();
-        let mut inner = self.inner.borrow_mut();
-        let message_id = uuid_v4(inner.random.take::<16>());
-        let event = EventInput {
+        let mut event = EventInput {
             kind,
             event_type,
             identity,
@@ -1184,11 +1391,70 @@ impl SegOpsClient {
             traits: traits.map(|t| crate::json::fix_lone_surrogates(&t).into_owned()),
             context,
         };
-        inner.core.enqueue(&message_id, event, signature, now)?;
+        let mut signature = signature;
+        // The original, while an edited event has yet to prove it fits.
+        let mut original = None;
+        if let Some(hook) = self.enter_before_send() {
+            let outcome = run_before_send(&hook, &event); // app code: no borrow held
+            self.inner.borrow_mut().in_before_send = false;
+            match outcome {
+                HookOutcome::Edited(edited) => {
+                    if edited.identity.uid() != event.identity.uid() {
+                        signature = None; // the app's signature was for the other user id
+                    }
+                    original = Some((std::mem::replace(&mut event, edited), signature.clone()));
+                }
+                HookOutcome::Drop => {
+                    self.inner.borrow_mut().core.discard(reason::BEFORE_SEND);
+                    return Ok(());
+                }
+                HookOutcome::Problem(message) => self.before_send_problem(&message),
+            }
+        }
+        let mut inner = self.inner.borrow_mut();
+        let message_id = uuid_v4(inner.random.take::<16>());
+        if let Err(e) = inner.core.enqueue(&message_id, event, signature, now) {
+            // An event the hook made too large is kept as it was.
+            let Some((event, signature)) =
+                original.filter(|_| matches!(e, Error::EventTooLarge { .. }))
+            else {
+                return Err(e);
+            };
+            inner.core.enqueue(&message_id, event, signature, now)?;
+            drop(inner);
+            self.before_send_problem(
+                "SegOps: beforeSend returned an event over maxEventBytes; the event was kept unchanged. Later beforeSend problems are only counted, in stats().beforeSendErrors.",
+            );
+            inner = self.inner.borrow_mut();
+        }
         let wake = inner.core.next_wake(now);
         drop(inner);
         self.schedule(wake, now);
         Ok(())
+    }
+
+    /// The `beforeSend` hook to run for an event now, if any: not for events it records itself,
+    /// nor while consent is denied (the event is discarded anyway).
+    fn enter_before_send(&self) -> Option<Function> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.in_before_send || inner.core.consent() == Consent::Denied {
+            return None;
+        }
+        let hook = inner.before_send.clone()?;
+        inner.in_before_send = true;
+        Some(hook)
+    }
+
+    /// Counts a `beforeSend` problem; the first one of the client is logged.
+    fn before_send_problem(&self, message: &str) {
+        let first = {
+            let mut inner = self.inner.borrow_mut();
+            inner.before_send_errors += 1;
+            inner.before_send_errors == 1
+        };
+        if first {
+            console_error(message);
+        }
     }
 
     /// After a call changed what is due: pump now (after the current task's synchronous work,
@@ -1219,6 +1485,154 @@ impl SegOpsClient {
             spawn_local(async move { pump(&rc) });
         }
         promise
+    }
+}
+
+/// What `beforeSend` made of an event.
+enum HookOutcome {
+    Edited(EventInput),
+    /// It returned `null`.
+    Drop,
+    /// It threw or returned something unusable: the event is kept as it was.
+    Problem(String),
+}
+
+/// Fields of the event object `beforeSend` gets and returns.
+const HOOK_FIELDS: &[&str] = &[
+    "type",
+    "eventType",
+    "userId",
+    "anonymousId",
+    "timestamp",
+    "properties",
+    "traits",
+    "context",
+];
+
+/// The event as the app sees it in `beforeSend`: a fresh object, so editing it in place changes
+/// nothing the app holds.
+fn event_object(e: &EventInput) -> JsValue {
+    let o = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), &v);
+    };
+    set("type", e.kind.as_str().into());
+    set("eventType", e.event_type.as_str().into());
+    match &e.identity {
+        Identity::User {
+            user_id,
+            anonymous_id,
+        } => {
+            set("userId", user_id.as_str().into());
+            if let Some(a) = anonymous_id {
+                set("anonymousId", a.as_str().into());
+            }
+        }
+        Identity::Anonymous { anonymous_id } => set("anonymousId", anonymous_id.as_str().into()),
+    }
+    set("timestamp", e.timestamp.as_str().into());
+    for (k, v) in [
+        ("properties", &e.properties),
+        ("traits", &e.traits),
+        ("context", &e.context),
+    ] {
+        if let Some(text) = v {
+            if let Ok(parsed) = js_sys::JSON::parse(text) {
+                set(k, parsed);
+            }
+        }
+    }
+    o.into()
+}
+
+/// Reads back what `beforeSend` returned, with the checks of `track()` input.
+fn read_hook_event(v: &JsValue, original: &EventInput) -> Result<EventInput, Error> {
+    const CALL: &str = "beforeSend()";
+    const PREFIX: &str = "beforeSend().";
+    if v.is_undefined() {
+        return Err(Error::argument(
+            CALL,
+            "returned undefined; return the event (edited or not), or null to drop it",
+        ));
+    }
+    if v.dyn_ref::<Promise>().is_some() {
+        return Err(Error::argument(
+            CALL,
+            "returned a Promise; beforeSend must return the event synchronously",
+        ));
+    }
+    let Some(v) = arg_object(v, CALL, true)? else {
+        return Err(Error::argument(CALL, "expected the event or null"));
+    };
+    check_keys(&v, HOOK_FIELDS, PREFIX, false)?;
+    if let Some(kind) = opt_string(&v, "type", PREFIX)? {
+        if kind != original.kind.as_str() {
+            return Err(Error::argument(
+                "beforeSend().type",
+                "cannot be changed (a track stays a track)",
+            ));
+        }
+    }
+    let event_type = opt_string(&v, "eventType", PREFIX)?
+        .ok_or_else(|| Error::argument("beforeSend().eventType", "is required"))?;
+    check_event_type("beforeSend().eventType", &event_type)?;
+    let user_id = opt_string(&v, "userId", PREFIX)?;
+    let anonymous_id = opt_string(&v, "anonymousId", PREFIX)?;
+    if let Some(u) = &user_id {
+        check_id("beforeSend().userId", u)?;
+    }
+    if let Some(a) = &anonymous_id {
+        check_id("beforeSend().anonymousId", a)?;
+    }
+    let identity = match (user_id, anonymous_id) {
+        (Some(user_id), anonymous_id) => Identity::User {
+            user_id,
+            anonymous_id,
+        },
+        (None, Some(anonymous_id)) => Identity::Anonymous { anonymous_id },
+        (None, None) => {
+            return Err(Error::argument(
+                "beforeSend().anonymousId",
+                "is required when there is no userId",
+            ))
+        }
+    };
+    let fixed = |t: Option<String>| t.map(|t| crate::json::fix_lone_surrogates(&t).into_owned());
+    Ok(EventInput {
+        kind: original.kind,
+        event_type,
+        identity,
+        timestamp: timestamp_field(&v, PREFIX)?.unwrap_or_else(|| original.timestamp.clone()),
+        properties: fixed(json_field(&v, "properties", PREFIX)?),
+        traits: fixed(json_field(&v, "traits", PREFIX)?),
+        context: fixed(json_field(&v, "context", PREFIX)?),
+    })
+}
+
+/// Calls the app's `beforeSend` with the event. Never throws.
+fn run_before_send(hook: &Function, event: &EventInput) -> HookOutcome {
+    let answer = call_hook(hook, &event_object(event));
+    let value = answer.get(1);
+    if answer.get(0).as_bool() != Some(true) {
+        let mut m = String::from("SegOps: beforeSend threw (");
+        m.push_str(&value.as_string().unwrap_or_default());
+        m.push_str(
+            "); the event was kept unchanged. Later beforeSend problems are only counted, in stats().beforeSendErrors.",
+        );
+        return HookOutcome::Problem(m);
+    }
+    if value.is_null() {
+        return HookOutcome::Drop;
+    }
+    match read_hook_event(&value, event) {
+        Ok(edited) => HookOutcome::Edited(edited),
+        Err(e) => {
+            let mut m = e.message();
+            m.push_str(
+                "; the event was kept unchanged. Later beforeSend problems are only counted, in stats().beforeSendErrors.",
+            );
+            HookOutcome::Problem(m)
+        }
     }
 }
 
@@ -1393,7 +1807,11 @@ fn on_page_shown(rc: &Rc<RefCell<Inner>>) {
 /// Takes up the snapshots earlier pages of this origin saved, and sends them.
 fn restore_saved(rc: &Rc<RefCell<Inner>>) {
     let promise = {
-        let inner = rc.borrow();
+        let mut inner = rc.borrow_mut();
+        if inner.restored {
+            return;
+        }
+        inner.restored = true;
         take_saved(SAVED_PREFIX, &inner.saved_key)
     };
     let weak = Rc::downgrade(rc);

@@ -123,6 +123,41 @@ export function storageSet(key, value) {
   return false;
 }
 
+// Global Privacy Control: true only when a browser sends the signal.
+export function globalPrivacyControl() {
+  try {
+    return isBrowser() && typeof navigator !== "undefined" && navigator.globalPrivacyControl === true;
+  } catch (_) {
+    return false;
+  }
+}
+
+// Removes what the SDK keeps in localStorage for a visitor: the anonymous id and every saved
+// snapshot of unsent events (all tabs'). The consent choice itself is written by the caller.
+export function clearStored(anonymousIdKey, prefix) {
+  try {
+    if (!isBrowser() || !window.localStorage) return;
+    const s = window.localStorage;
+    const keys = [anonymousIdKey];
+    for (let i = 0; i < s.length; i++) {
+      const k = s.key(i);
+      if (k && k.startsWith(prefix)) keys.push(k);
+    }
+    for (const k of keys) s.removeItem(k);
+  } catch (_) { /* disabled storage: nothing stored */ }
+}
+
+// Calls `hook(event)`; returns [true, result] or [false, what it threw, as text].
+export function callHook(hook, event) {
+  try {
+    return [true, hook(event)];
+  } catch (e) {
+    let text;
+    try { text = String((e && e.message) || e); } catch (_) { text = "an exception"; }
+    return [false, text];
+  }
+}
+
 export function makeError(message, code, field) {
   const e = new Error(message);
   e.name = "SegOpsError";
