@@ -1,7 +1,8 @@
 // The packed @segops/sdk in a browser (headless Chromium), with a public key made for the page's
 // origin: in an app built by Vite, in a plain page that imports the package's browser entry
 // through an import map (no bundler), and with the .wasm served from a custom URL through
-// "@segops/sdk/web". In each, the tracked events reach the emulator.
+// "@segops/sdk/web". In each, the tracked events reach the emulator. And a Vite server-side
+// render, which gets the Node build.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
@@ -32,7 +33,7 @@ try {
 let browser;
 before(async () => {
   browser = await launch();
-});
+}, { timeout: 60_000 });
 after(() => browser && browser.close());
 
 /** Loads `path` from `server` with a fresh key and ids; checks the result and the stored events. */
@@ -78,6 +79,42 @@ test("a Vite app that imports @segops/sdk builds, loads the .wasm and delivers i
     } finally {
       await server.close();
     }
+  } finally {
+    await app.remove();
+  }
+});
+
+test("server-side rendering of a Vite app imports the Node build without touching window", { timeout: 180_000 }, async () => {
+  const app = await project("vite-ssr", {
+    "package.json": JSON.stringify({ name: "consumer-vite-ssr", private: true, type: "module" }, null, 2),
+    "render.js": `import { SegOpsClient, init } from "@segops/sdk";
+export async function render() {
+  await init();
+  const client = new SegOpsClient({ apiUrl: "https://api.segops.test", apiKey: "pk_live_ssr" });
+  return "<p>" + typeof SegOpsClient + " " + client.anonymousId.length + "</p>";
+}
+`,
+    "server.mjs": `const touched = [];
+for (const name of ["window", "document", "localStorage"]) {
+  Object.defineProperty(globalThis, name, { configurable: true, get() { touched.push(name); return undefined; } });
+}
+const { render } = await import("./dist-ssr/render.js");
+console.log(JSON.stringify({ html: await render(), touched, entry: import.meta.resolve("@segops/sdk") }));
+`,
+  });
+  try {
+    const built = await run(process.execPath, [tool("vite/bin/vite.js"), "build", "--ssr", "render.js", "--outDir", "dist-ssr", "--logLevel", "warn"], {
+      cwd: app.dir,
+      timeout: 120_000,
+    });
+    assert.equal(built.code, 0, `vite build --ssr failed:\n${built.stdout}${built.stderr}`);
+    const r = await run(process.execPath, ["server.mjs"], { cwd: app.dir, timeout: 30_000 });
+    assert.equal(r.code, 0, `rendering failed:\n${r.stdout}${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop());
+    assert.equal(out.html, "<p>function 36</p>");
+    assert.match(out.entry, /\/node\/index\.mjs$/);
+    // constructing a client outside a browser checks `typeof window` (isBrowser); importing does not
+    assert.ok(out.touched.every((name) => name === "window"), JSON.stringify(out.touched));
   } finally {
     await app.remove();
   }

@@ -77,7 +77,7 @@ before(async () => {
     "sign.cjs": SIGN_CJS,
     "no-window.mjs": NO_WINDOW,
   });
-});
+}, { timeout: 120_000 });
 after(() => app && app.remove());
 
 async function script(file, ...args) {

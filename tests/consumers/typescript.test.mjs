@@ -17,7 +17,7 @@ before(async () => {
   const files = {};
   for (const name of await readdir(FIXTURES)) files[name] = await readFile(new URL(name, FIXTURES), "utf8");
   app = await project("typescript", files);
-});
+}, { timeout: 120_000 });
 after(() => app && app.remove());
 
 function tsc(flags, files) {
