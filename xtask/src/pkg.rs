@@ -180,6 +180,9 @@ pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
             .map_err(|_| "snippet outside the build".to_string())?
             .to_string_lossy()
             .into_owned();
+        if !glue.contains(&format!("./{rel}")) {
+            continue; // left over from an earlier build
+        }
         let rel_cjs = format!("{}.cjs", rel.trim_end_matches(".js"));
         esbuild_run(
             &esbuild,
