@@ -5,7 +5,8 @@
 // Users: "anonymous" and "bob" use the public key; "alice" uses the public key that requires
 // signed user ids, with a signature from the emulator's dev signer standing in for the app's
 // backend. The events panel and the signer use the owner login, which only a local emulator
-// should ever hand to a page.
+// should ever hand to a page. The consent banner switches the client between the SDK's three
+// consent states with setConsent().
 import init, { SegOpsClient } from "./pkg/segops_sdk.js";
 
 // The local emulator's documented dev owner (dev-config.json may name another).
@@ -170,7 +171,11 @@ function keyFor(user) {
 }
 
 function newClient(apiKey) {
-  return new SegOpsClient({ apiUrl: config.apiUrl, apiKey, getUser, flushIntervalMs: 1000 });
+  const options = { apiUrl: config.apiUrl, apiKey, getUser, flushIntervalMs: 1000 };
+  // A "pending" state is no stored choice: carry it over to the next user's client. Granted and
+  // denied are kept by the SDK itself (localStorage segops.consent) and apply on their own.
+  if (client && client.consent === "pending") options.consent = "pending";
+  return new SegOpsClient(options);
 }
 
 // Makes `user` current: a fresh signature for alice, and a client for the user's key (the old
@@ -309,6 +314,9 @@ function wire() {
     showError(e, "impersonation attempt");
   }));
   $("#show-all").addEventListener("change", () => { lastRendered = ""; renderEvents(); });
+  for (const b of document.querySelectorAll("[data-consent-choice]")) {
+    b.addEventListener("click", () => setConsent(b.dataset.consentChoice));
+  }
 }
 
 // Without the SDK: mint a session as the current user, then send an event that claims to be
@@ -339,6 +347,39 @@ function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+// ---- consent ------------------------------------------------------------------------------
+
+const CONSENT_TEXT = {
+  granted: () => "Granted: events are sent, and the anonymous id is kept in localStorage.",
+  pending: (s) => `Pending: nothing is sent or stored until you choose; ${s.pending} event${s.pending === 1 ? "" : "s"} wait in memory.`,
+  denied: (s) => `Denied: events are discarded (${(s.dropped && s.dropped.consent_denied) || 0} so far) and what the SDK stored was cleared; only the choice is kept (segops.consent).`,
+};
+
+function setConsent(state) {
+  if (!client || client.consent === state) return;
+  if (sdk(`setConsent("${state}")`, (c) => c.setConsent(state))) {
+    // Denying gives the visitor a fresh anonymous id; getUser() hands it out from here on.
+    anonymousId = client.anonymousId;
+    renderUser();
+    renderConsent();
+  }
+}
+
+function renderConsent(stats) {
+  if (!client) return;
+  let state, s;
+  try {
+    state = client.consent;
+    s = stats || client.stats();
+  } catch { return; }
+  $("#consent-banner").dataset.consent = state;
+  document.body.dataset.consent = state;
+  for (const b of document.querySelectorAll("[data-consent-choice]")) {
+    b.setAttribute("aria-checked", String(b.dataset.consentChoice === state));
+  }
+  $("#consent-explain").textContent = CONSENT_TEXT[state](s);
+}
+
 // ---- stats -------------------------------------------------------------------------------
 
 let tokenBest = 0;
@@ -348,6 +389,7 @@ function renderStats() {
   try { s = client.stats(); } catch { return; }
   for (const k of ["recorded", "sent", "pending", "requests", "mints"]) $("#stat-" + k).textContent = String(s[k]);
   $("#stat-dropped").textContent = String(s.droppedTotal);
+  renderConsent(s);
   const ms = s.tokenExpiresInMs;
   const el = $("#token-remaining");
   el.dataset.ms = ms === null ? "" : String(ms);
