@@ -49,6 +49,10 @@ export function setHidden(hidden) {
   document.dispatchEvent(new Event("visibilitychange"));
 }
 const SEEN = Symbol("seen");
+export function otherTabWrites(key, value) {
+  localStorage.setItem(key, value);
+  window.dispatchEvent(new StorageEvent("storage", { key, newValue: value }));
+}
 export function withHook(config, name) {
   const seen = [];
   const hooks = {
@@ -106,6 +110,8 @@ extern "C" {
     fn set_gpc(on: bool);
     #[wasm_bindgen(js_name = setHidden)]
     fn set_hidden(hidden: bool);
+    #[wasm_bindgen(js_name = otherTabWrites)]
+    fn other_tab_writes(key: &str, value: &str);
     #[wasm_bindgen(js_name = withHook)]
     fn with_hook(config: JsValue, name: &str) -> JsValue;
     #[wasm_bindgen(js_name = seenBy)]
@@ -603,5 +609,36 @@ async fn the_switches_work_in_every_runtime() {
     if is_browser() {
         assert_eq!(storage_get("segops.consent").as_deref(), Some("denied"));
     }
+    reset();
+}
+
+#[wasm_bindgen_test]
+async fn a_choice_made_in_another_tab_applies_to_this_one() {
+    reset();
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("other-tab");
+    let c = client(secret_key(), r#","flushIntervalMs":600000"#);
+    track(&c, &run, "waiting");
+    let before = c.anonymous_id();
+    // Another tab of this origin opts out: localStorage tells this page.
+    other_tab_writes("segops.consent", "denied");
+    assert_eq!(c.consent(), "denied");
+    assert_eq!(dropped(&c, "consent_denied"), 1.0);
+    assert_ne!(c.anonymous_id(), before);
+    assert_eq!(segops_keys(), "segops.consent");
+    // A value that is no choice changes nothing; opting in again does.
+    other_tab_writes("segops.consent", "maybe");
+    assert_eq!(c.consent(), "denied");
+    other_tab_writes("segops.consent", "granted");
+    assert_eq!(c.consent(), "granted");
+    track(&c, &run, "after");
+    flush(&c).await;
+    assert_unique(&stored_events(&run).await, 1);
+    // A shut-down client no longer listens.
+    shutdown(&c).await;
+    other_tab_writes("segops.consent", "denied");
+    assert_eq!(c.consent(), "granted");
     reset();
 }

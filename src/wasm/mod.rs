@@ -65,6 +65,8 @@ extern "C" {
         on_hidden: &Closure<dyn FnMut()>,
         on_shown: &Closure<dyn FnMut()>,
         on_online: &Closure<dyn FnMut()>,
+        on_consent: &Closure<dyn FnMut(String)>,
+        consent_key: &str,
     ) -> Function;
     #[wasm_bindgen(js_name = takeSaved)]
     fn take_saved(prefix: &str, own_key: &str) -> Promise;
@@ -142,10 +144,12 @@ impl Drop for Timer {
     }
 }
 
-/// The page listeners (hidden, shown, online); removed when dropped.
+/// The page listeners (hidden, shown, online, another tab's consent choice); removed when
+/// dropped.
 struct PageWatch {
     unwatch: Function,
     _callbacks: [Closure<dyn FnMut()>; 3],
+    _on_consent: Closure<dyn FnMut(String)>,
 }
 
 impl Drop for PageWatch {
@@ -982,7 +986,8 @@ impl SegOpsClient {
     /// `setConsent("granted" | "pending" | "denied")`: what the visitor lets the SDK collect.
     /// Granting sends the events buffered while pending; denying discards them and clears what
     /// the SDK stored. In browsers the choice is kept in localStorage (`segops.consent`), and
-    /// `"pending"` removes it. Works after `shutdown()` too: a choice is always recorded.
+    /// `"pending"` removes it; the other open tabs of the origin follow a granted or denied
+    /// choice at once. Works after `shutdown()` too: a choice is always recorded.
     #[wasm_bindgen(js_name = setConsent)]
     pub fn set_consent(
         &self,
@@ -1358,16 +1363,28 @@ impl SegOpsClient {
                 on_page_shown(&rc);
             }
         });
+        let w = weak.clone();
         let on_online = Closure::<dyn FnMut()>::new(move || {
-            if let Some(rc) = weak.upgrade() {
+            if let Some(rc) = w.upgrade() {
                 rc.borrow_mut().core.resume(now());
                 spawn_local(async move { pump(&rc) });
             }
         });
-        let unwatch = watch_page(&on_hidden, &on_shown, &on_online);
+        // A choice made in another tab applies here too: an opt-out stops every open page.
+        let on_consent = Closure::<dyn FnMut(String)>::new(move |value: String| {
+            let Some(rc) = weak.upgrade() else { return };
+            let Some(choice) = Consent::parse_persisted(&value) else {
+                return;
+            };
+            if rc.borrow().core.consent() != choice {
+                apply_consent(&rc, choice);
+            }
+        });
+        let unwatch = watch_page(&on_hidden, &on_shown, &on_online, &on_consent, CONSENT_KEY);
         self.inner.borrow_mut().page_watch = Some(PageWatch {
             unwatch,
             _callbacks: [on_hidden, on_shown, on_online],
+            _on_consent: on_consent,
         });
     }
 
@@ -1497,6 +1514,9 @@ enum HookOutcome {
     Problem(String),
 }
 
+/// The end of every `beforeSend` problem's message.
+const HOOK_KEPT: &str = "; the event was kept unchanged. Later beforeSend problems are only counted, in stats().beforeSendErrors.";
+
 /// Fields of the event object `beforeSend` gets and returns.
 const HOOK_FIELDS: &[&str] = &[
     "type",
@@ -1616,9 +1636,8 @@ fn run_before_send(hook: &Function, event: &EventInput) -> HookOutcome {
     if answer.get(0).as_bool() != Some(true) {
         let mut m = String::from("SegOps: beforeSend threw (");
         m.push_str(&value.as_string().unwrap_or_default());
-        m.push_str(
-            "); the event was kept unchanged. Later beforeSend problems are only counted, in stats().beforeSendErrors.",
-        );
+        m.push(')');
+        m.push_str(HOOK_KEPT);
         return HookOutcome::Problem(m);
     }
     if value.is_null() {
@@ -1628,9 +1647,7 @@ fn run_before_send(hook: &Function, event: &EventInput) -> HookOutcome {
         Ok(edited) => HookOutcome::Edited(edited),
         Err(e) => {
             let mut m = e.message();
-            m.push_str(
-                "; the event was kept unchanged. Later beforeSend problems are only counted, in stats().beforeSendErrors.",
-            );
+            m.push_str(HOOK_KEPT);
             HookOutcome::Problem(m)
         }
     }

@@ -180,18 +180,22 @@ export function pageSnapshot() {
 }
 
 // Calls onHidden when the page is hidden or being unloaded (visibilitychange -> hidden, and
-// pagehide), onShown when it is visible again, onOnline when the network returns. Returns a
-// function that removes the listeners. Does nothing outside a browser.
-export function watchPage(onHidden, onShown, onOnline) {
+// pagehide), onShown when it is visible again, onOnline when the network returns, and
+// onConsent(newValue) when another tab of this origin writes `consentKey` to localStorage.
+// Returns a function that removes the listeners. Does nothing outside a browser.
+export function watchPage(onHidden, onShown, onOnline, onConsent, consentKey) {
   if (!isBrowser()) return () => {};
   const visibility = () => (document.visibilityState === "hidden" ? onHidden() : onShown());
+  const storage = (e) => { if (e.key === consentKey && typeof e.newValue === "string") onConsent(e.newValue); };
   document.addEventListener("visibilitychange", visibility);
   window.addEventListener("pagehide", onHidden);
   window.addEventListener("online", onOnline);
+  window.addEventListener("storage", storage);
   return () => {
     document.removeEventListener("visibilitychange", visibility);
     window.removeEventListener("pagehide", onHidden);
     window.removeEventListener("online", onOnline);
+    window.removeEventListener("storage", storage);
   };
 }
 
