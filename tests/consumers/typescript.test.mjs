@@ -50,6 +50,21 @@ test("a browser app using every call, the config, stats() and the error codes ty
   assert.equal(r.code, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
 });
 
+test("the browser app uses every member of SegOpsClient, SegOpsConfig and SegOpsStats", { timeout: 30_000 }, async () => {
+  const dts = await readFile(join(app.dir, "node_modules", "@segops", "sdk", "web", "segops_sdk.d.ts"), "utf8");
+  const source = await readFile(new URL("app.ts", FIXTURES), "utf8");
+  for (const [kind, name] of [["class", "SegOpsClient"], ["interface", "SegOpsConfig"], ["interface", "SegOpsStats"]]) {
+    const body = new RegExp(`^export ${kind} ${name} \\{\\n([\\s\\S]*?)^\\}`, "m").exec(dts);
+    assert.ok(body, `no ${name} in the package's types`);
+    const members = [...body[1].matchAll(/^ {4}(?:readonly )?([A-Za-z_$][\w$]*)\??[(:]/gm)]
+      .map((m) => m[1])
+      .filter((m) => m !== "free" && m !== "constructor");
+    assert.ok(members.length > 5, `${name}: ${members.join()}`);
+    const unused = members.filter((m) => !new RegExp(`\\b${m}\\b`).test(source));
+    assert.deepEqual(unused, [], `${name} members that fixtures/typescript/app.ts does not use yet`);
+  }
+});
+
 test("a Node backend type-checks in ESM and CommonJS, with the signer from /server", { timeout: 120_000 }, async () => {
   const r = await tsc(NODENEXT, ["server.mts", "server.cts"]);
   assert.equal(r.code, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
