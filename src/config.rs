@@ -40,6 +40,21 @@ pub const DEFAULT_MAX_BATCH_BYTES: u32 = 512 * 1024;
 /// behind it (one batch is in flight at a time, to keep order and never send twice).
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 10_000;
 
+/// The consent state of a visitor who has not chosen, when the config gives none.
+///
+/// Default granted: the SDK's behaviour before consent existed, and what an app without a
+/// consent banner expects. Apps that must ask first pass `consent: "pending"`. Not the whole
+/// rule: a persisted choice and Global Privacy Control come first (see
+/// [`crate::privacy::initial_consent`]).
+pub const DEFAULT_CONSENT: Consent = Consent::Granted;
+/// Whether `navigator.globalPrivacyControl === true` starts a client denied (unless the config
+/// grants explicitly or the visitor granted earlier).
+///
+/// Default true: GPC is an opt-out the visitor already expressed, legally binding for the sale
+/// or sharing of personal data in California (CCPA regulations) and Colorado; honouring it costs
+/// an app nothing it was allowed to collect.
+pub const DEFAULT_RESPECT_GLOBAL_PRIVACY_CONTROL: bool = true;
+
 /// The config fields JS may pass, as JS spells them. Anything else is an unknown field.
 pub const FIELDS: &[&str] = &[
     "apiUrl",
@@ -125,13 +140,12 @@ pub struct Config {
     /// Log every delivery decision to the console. Default false.
     pub debug: bool,
     /// The consent state for visitors who have not chosen yet, as the config gave it; `None`
-    /// when absent, which means [`Consent::Granted`]. Whether it was given matters: only an
+    /// when absent, which means [`DEFAULT_CONSENT`]. Whether it was given matters: only an
     /// explicit `"granted"` overrules Global Privacy Control (see
     /// [`crate::privacy::initial_consent`] for the whole rule).
     pub consent: Option<Consent>,
-    /// Start denied when the browser sends Global Privacy Control. Default true: GPC is a
-    /// legally binding opt-out in several US states (California's CCPA regulations, Colorado),
-    /// and honouring it costs an app nothing it was allowed to collect.
+    /// Start denied when the browser sends Global Privacy Control. Default
+    /// [`DEFAULT_RESPECT_GLOBAL_PRIVACY_CONTROL`] (true).
     pub respect_global_privacy_control: bool,
 }
 
@@ -273,7 +287,9 @@ impl Config {
                     Error::config("consent", "expected \"granted\", \"pending\" or \"denied\"")
                 })?),
             },
-            respect_global_privacy_control: input.respect_global_privacy_control.unwrap_or(true),
+            respect_global_privacy_control: input
+                .respect_global_privacy_control
+                .unwrap_or(DEFAULT_RESPECT_GLOBAL_PRIVACY_CONTROL),
         })
     }
 

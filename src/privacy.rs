@@ -79,7 +79,7 @@ pub fn initial_consent(
     if gpc && configured != Some(Consent::Granted) {
         return Consent::Denied;
     }
-    configured.unwrap_or(Consent::Granted)
+    configured.unwrap_or(crate::config::DEFAULT_CONSENT)
 }
 
 /// Deepest nesting of objects and arrays in `properties`, `traits` and `context`, counting the

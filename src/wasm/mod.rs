@@ -1768,7 +1768,10 @@ fn send_all(rc: &Rc<RefCell<Inner>>, requests: Vec<Request>) {
             let hidden = {
                 let mut inner = rc.borrow_mut();
                 inner.core.on_result(request.id, result, now());
-                inner.hidden
+                // After shutdown() the client leaves storage alone: the page it served is gone,
+                // and rewriting its snapshot would bring back events that a newer client has
+                // already taken (they would be sent twice; the server keeps one copy).
+                inner.hidden && !inner.shut_down
             };
             if hidden {
                 save_snapshot(&rc);
