@@ -158,7 +158,7 @@ export async function serve({ mounts = {}, pages = {} }) {
 export async function launch() {
   const { chromium } = createRequire(tools + "/")("playwright-core");
   return chromium.launch({
-    executablePath: process.env.SEGOPS_CHROMIUM || "/usr/bin/chromium",
+    executablePath: env("SEGOPS_CHROMIUM"),
     args: [
       "--no-sandbox",
       "--disable-gpu",
