@@ -116,13 +116,7 @@ async fn get_user_supplies_the_identity_and_anonymous_is_the_fallback() {
     .unwrap();
     flush(&anon).await;
     let stored = stored_events(&run).await;
-    let by = |name: &str| {
-        stored
-            .iter()
-            .find(|e| string(e, "event_type").as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("{name} not stored"))
-            .clone()
-    };
+    let by = |name: &str| by_event_type(&stored, name);
     // An explicit userId beats getUser().
     assert_eq!(
         string(&by("with_get_user"), "user_id").as_deref(),

@@ -17,16 +17,6 @@ export function setReferrer(value) {
 }
 export function clearReferrer() { delete document.referrer; }
 export function setLanding(search) { history.replaceState(null, "", location.pathname + search); }
-export function setHidden(hidden) {
-  if (hidden) {
-    Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
-    Object.defineProperty(document, "hidden", { value: true, configurable: true });
-  } else {
-    delete document.visibilityState;
-    delete document.hidden;
-  }
-  document.dispatchEvent(new Event("visibilitychange"));
-}
 export function savedKeys() {
   const out = [];
   for (let i = 0; i < localStorage.length; i++) {
@@ -48,8 +38,6 @@ extern "C" {
     fn clear_referrer();
     #[wasm_bindgen(js_name = setLanding)]
     fn set_landing(search: &str);
-    #[wasm_bindgen(js_name = setHidden)]
-    fn set_hidden(hidden: bool);
     #[wasm_bindgen(js_name = savedKeys)]
     fn saved_keys() -> u32;
     #[wasm_bindgen(js_name = breakStorage)]

@@ -38,16 +38,6 @@ export function setGpc(on) {
   if (on) Object.defineProperty(navigator, "globalPrivacyControl", { value: true, configurable: true });
   else delete navigator.globalPrivacyControl;
 }
-export function setHidden(hidden) {
-  if (hidden) {
-    Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
-    Object.defineProperty(document, "hidden", { value: true, configurable: true });
-  } else {
-    delete document.visibilityState;
-    delete document.hidden;
-  }
-  document.dispatchEvent(new Event("visibilitychange"));
-}
 const SEEN = Symbol("seen");
 export function otherTabWrites(key, value) {
   localStorage.setItem(key, value);
@@ -108,8 +98,6 @@ extern "C" {
     fn clear_segops();
     #[wasm_bindgen(js_name = setGpc)]
     fn set_gpc(on: bool);
-    #[wasm_bindgen(js_name = setHidden)]
-    fn set_hidden(hidden: bool);
     #[wasm_bindgen(js_name = otherTabWrites)]
     fn other_tab_writes(key: &str, value: &str);
     #[wasm_bindgen(js_name = withHook)]
@@ -451,13 +439,7 @@ async fn an_edited_event_arrives_edited_and_null_drops_it() {
     assert_eq!(num(&s, "beforeSendErrors"), 0.0);
     let stored = stored_events(&run).await;
     assert_unique(&stored, 2);
-    let by = |name: &str| {
-        stored
-            .iter()
-            .find(|e| string(e, "event_type").as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("{name} not stored"))
-            .clone()
-    };
+    let by = |name: &str| by_event_type(&stored, name);
     let checkout = by("checkout_edited");
     let props = get(&checkout, "properties");
     assert!(get(&props, "email").is_undefined(), "removed by the hook");

@@ -81,6 +81,18 @@ export async function request(method, url, authorization, body) {
   const text = await r.text();
   return [r.status, text];
 }
+// Makes the page report hidden (or visible again) and tells the listeners, as a tab switch or
+// close would; headless browsers never change visibility by themselves.
+export function setHidden(hidden) {
+  if (hidden) {
+    Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+    Object.defineProperty(document, "hidden", { value: true, configurable: true });
+  } else {
+    delete document.visibilityState;
+    delete document.hidden;
+  }
+  document.dispatchEvent(new Event("visibilitychange"));
+}
 export function pageOrigin() { return typeof location !== "undefined" ? location.origin : null; }
 export function tokenLikeInStorage() {
   const found = [];
@@ -128,6 +140,8 @@ extern "C" {
     ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = isBrowser)]
     pub fn is_browser() -> bool;
+    #[wasm_bindgen(js_name = setHidden)]
+    pub fn set_hidden(hidden: bool);
     #[wasm_bindgen(js_name = pageOrigin)]
     pub fn page_origin() -> Option<String>;
     #[wasm_bindgen(js_name = tokenLikeInStorage)]
@@ -342,6 +356,15 @@ pub async fn flush(c: &SegOpsClient) {
     JsFuture::from(c.flush().expect("flush"))
         .await
         .expect("flush resolves");
+}
+
+/// The stored event named `name` among `events`.
+pub fn by_event_type(events: &[JsValue], name: &str) -> JsValue {
+    events
+        .iter()
+        .find(|e| string(e, "event_type").as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{name} not stored"))
+        .clone()
 }
 
 /// Asserts that `events` hold each of `expected` message-wise exactly once.
