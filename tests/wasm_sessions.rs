@@ -299,3 +299,35 @@ async fn a_session_of_three_lifetimes_keeps_sending_without_a_401() {
     assert_eq!(token_like_in_storage(), "");
     shutdown(&c).await;
 }
+
+#[wasm_bindgen_test]
+async fn identify_first_on_a_signed_key_uses_get_users_signature() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("identifyfirst");
+    let user = format!("carol-{run}");
+    let now_s = (js_sys::Date::now() / 1000.0).floor() as i64;
+    let sig = segops_sdk::sign::sign_user_id(signed_hmac_secret(), &user, now_s);
+    let signed_user = js(&format!(
+        r#"{{"userId":"{user}","userIdSig":"{sig}","userIdTs":{now_s}}}"#
+    ));
+    let c = SegOpsClient::new(with_get_user(config(signed_public_key(), ""), signed_user)).unwrap();
+    // identify() names its user, so getUser() is not asked for the identity; its signature for
+    // that same user is still what the session needs.
+    c.identify(js(&format!(
+        r#"{{"userId":"{user}","traits":{{"run":"{run}"}}}}"#
+    )))
+    .unwrap();
+    track_run(&c, &run, "after_identify");
+    flush(&c).await;
+    let s = c.stats();
+    assert!(
+        get(&s, "halted").is_null(),
+        "{:?}",
+        js_sys::JSON::stringify(&s)
+    );
+    assert_eq!(num(&s, "sent"), 2.0);
+    assert_eq!(num(&s, "mints"), 1.0);
+    shutdown(&c).await;
+}

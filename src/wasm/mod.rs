@@ -516,6 +516,34 @@ fn opt_string(obj: &JsValue, key: &str, prefix: &str) -> Result<Option<String>, 
         .ok_or_else(|| Error::argument(&field, &expected("a string", &v)))
 }
 
+/// Calls the app's `getUser()`: `None` for null or undefined (nobody in particular), else its
+/// user id, anonymous id and signature, checked.
+#[allow(clippy::type_complexity)]
+fn ask_user(
+    get_user: &Function,
+) -> Result<Option<(Option<String>, Option<String>, Option<Signature>)>, Error> {
+    let v = get_user.call0(&JsValue::NULL).map_err(|_| {
+        Error::config(
+            "getUser",
+            "threw an exception; it must return { userId } or { anonymousId }",
+        )
+    })?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if !v.is_object() {
+        return Err(Error::config(
+            "getUser",
+            &expected("a returned { userId } or { anonymousId }", &v),
+        ));
+    }
+    Ok(Some((
+        opt_string(&v, "userId", "getUser().")?,
+        opt_string(&v, "anonymousId", "getUser().")?,
+        read_signature(&v)?,
+    )))
+}
+
 /// `{ userIdSig, userIdTs }` from `getUser()`, when present (public keys that require signed
 /// user ids; see `signUserId`).
 fn read_signature(v: &JsValue) -> Result<Option<Signature>, Error> {
@@ -1075,32 +1103,25 @@ impl SegOpsClient {
                 inner.identified.clone(),
             )
         };
-        let mut signature = None;
-        let (user_id, anonymous_id) = if user_id.is_some() || anonymous_id.is_some() {
-            (user_id, anonymous_id)
-        } else if let Some(f) = get_user {
-            let v = f.call0(&JsValue::NULL).map_err(|_| {
-                Error::config(
-                    "getUser",
-                    "threw an exception; it must return { userId } or { anonymousId }",
-                )
-            })?;
-            if v.is_undefined() || v.is_null() {
-                (identified, None)
-            } else if v.is_object() {
-                signature = read_signature(&v)?;
-                (
-                    opt_string(&v, "userId", "getUser().")?,
-                    opt_string(&v, "anonymousId", "getUser().")?,
-                )
-            } else {
-                return Err(Error::config(
-                    "getUser",
-                    &expected("a returned { userId } or { anonymousId }", &v),
-                ));
+        let public = self.inner.borrow().core.config().key_kind == KeyKind::Public;
+        let explicit = user_id.is_some() || anonymous_id.is_some();
+        let (user_id, anonymous_id, signature) = match get_user {
+            // A call that names its user (identify() always does) still takes the signature
+            // getUser() has for that same user: a key that requires signed ids needs it.
+            Some(f) if explicit && public && user_id.is_some() => {
+                let signature = ask_user(&f)
+                    .ok()
+                    .flatten()
+                    .filter(|(uid, _, _)| *uid == user_id)
+                    .and_then(|(_, _, sig)| sig);
+                (user_id, anonymous_id, signature)
             }
-        } else {
-            (identified, None)
+            Some(f) if !explicit => match ask_user(&f)? {
+                Some((uid, anon, sig)) => (uid, anon, sig),
+                None => (identified, None, None),
+            },
+            _ if explicit => (user_id, anonymous_id, None),
+            _ => (identified, None, None),
         };
         let anon_field = field_name(call, ".anonymousId");
         let user_field = field_name(call, ".userId");
