@@ -1165,8 +1165,11 @@ impl Pipeline {
             } => {
                 let n = batch.events.len() as u64;
                 let mut refused = 0u64;
+                // An event named twice is dropped once, under the first code given for it.
+                let mut named = vec![false; batch.events.len()];
                 for r in &rejected {
-                    if r.index < batch.events.len() {
+                    if let Some(seen @ false) = named.get_mut(r.index) {
+                        *seen = true;
                         refused += 1;
                         self.stats.drop_n(&r.code, 1);
                     }
