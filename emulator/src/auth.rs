@@ -211,3 +211,24 @@ mod tests {
         assert_eq!(same.verify_owner(&t).unwrap_err().code, "invalid_token");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_tokens_never_panic_or_verify(token in prop_oneof![
+            any::<String>(),
+            "[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,40}",
+            "eyJ[A-Za-z0-9_=-]{0,60}\\.eyJ[A-Za-z0-9_=-]{0,60}\\.[A-Za-z0-9_-]{0,43}",
+        ]) {
+            let s = Signers::new("owner-secret", "session-secret");
+            prop_assert!(s.verify_owner(&token).is_err());
+            prop_assert!(s.verify_session(&token).is_err());
+        }
+    }
+}

@@ -215,3 +215,52 @@ mod tests {
         assert!(!allowed("https://*.acme.com", "https://*.acme.com"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn originish() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "(https?|HTTP|ftp)://(\\*\\.)?[a-zA-Z0-9.\\[\\]:-]{0,20}(:[0-9]{0,6})?[/?#@ ]?",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_strings_never_panic(o in originish(), allowed in proptest::collection::vec(originish(), 0..4)) {
+            let _ = parse_origin(&o);
+            let _ = parse_pattern(&o);
+            let _ = origin_allowed(Some(&o), &allowed);
+        }
+
+        #[test]
+        fn an_origin_matches_itself(host in "[a-z0-9]{1,8}(\\.[a-z0-9]{1,8}){0,3}", https in any::<bool>(), port in proptest::option::of(1u16..)) {
+            let scheme = if https { "https" } else { "http" };
+            let o = match port {
+                Some(p) => format!("{scheme}://{host}:{p}"),
+                None => format!("{scheme}://{host}"),
+            };
+            prop_assert!(origin_allowed(Some(&o), std::slice::from_ref(&o)));
+            prop_assert!(origin_allowed(Some(&o.to_ascii_uppercase()), &[o]));
+        }
+
+        #[test]
+        fn a_wildcard_matches_exactly_one_label(
+            labels in proptest::collection::vec("[a-z0-9]{1,6}", 0..4),
+            base in "[a-z0-9]{1,6}\\.[a-z]{2,4}",
+        ) {
+            let pattern = format!("https://*.{base}");
+            let origin = if labels.is_empty() {
+                format!("https://{base}")
+            } else {
+                format!("https://{}.{base}", labels.join("."))
+            };
+            prop_assert_eq!(origin_allowed(Some(&origin), &[pattern]), labels.len() == 1);
+        }
+    }
+}

@@ -146,3 +146,38 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn verify_never_panics(secret in any::<String>(), uid in any::<String>(), ts in any::<i64>(), sig in prop_oneof![any::<String>(), "[0-9a-fA-F]{62,66}"]) {
+            let _ = verify_user_id(&secret, &uid, ts, &sig);
+        }
+
+        #[test]
+        fn a_signature_verifies_iff_it_is_the_hmac(
+            secret in "\\PC{0,12}",
+            uid in "\\PC{0,12}",
+            ts in any::<i64>(),
+            flip in proptest::option::of((0usize..64, 0u8..16)),
+        ) {
+            let good = sign_user_id(&secret, &uid, ts);
+            prop_assert!(is_well_formed(&good));
+            prop_assert!(verify_user_id(&secret, &uid, ts, &good));
+            prop_assert!(!verify_user_id(&secret, &uid, ts, &good.to_ascii_uppercase()) || !good.bytes().any(|c| c.is_ascii_alphabetic()));
+            let mut sig = good.clone().into_bytes();
+            if let Some((at, digit)) = flip {
+                sig[at] = b"0123456789abcdef"[usize::from(digit)];
+            }
+            let sig = String::from_utf8(sig).unwrap();
+            prop_assert_eq!(verify_user_id(&secret, &uid, ts, &sig), sig == good);
+            prop_assert!(!verify_user_id(&secret, &uid, ts.wrapping_add(1), &good));
+        }
+    }
+}
