@@ -20,6 +20,10 @@ use crate::time::parse_retry_after;
 pub const REFRESH_LEAD_MS: f64 = 60_000.0;
 /// A token is not used in its last second, to absorb the request's own latency.
 pub const EXPIRY_MARGIN_MS: f64 = 1_000.0;
+/// Longest lifetime believed, whatever the server says: a day. Session tokens live 15 minutes;
+/// a far larger figure is a server bug, and must not become a token used forever (or a timer
+/// delay beyond what `setTimeout` can hold).
+pub const MAX_LIFETIME_MS: f64 = 24.0 * 3600.0 * 1000.0;
 /// Lifetime assumed when an answer lacks `expires_in` (an older server): short, so that a
 /// wrong guess costs a mint a minute rather than a 401 loop.
 pub const FALLBACK_LIFETIME_MS: f64 = 60_000.0;
@@ -127,7 +131,7 @@ pub fn classify_mint(result: &HttpResult, expected_uid: &str, now_ms: f64) -> Mi
                 .get("expires_in")
                 .and_then(Value::as_f64)
                 .filter(|s| s.is_finite() && *s > 0.0)
-                .map_or(FALLBACK_LIFETIME_MS, |s| s * 1000.0);
+                .map_or(FALLBACK_LIFETIME_MS, |s| (s * 1000.0).min(MAX_LIFETIME_MS));
             MintAnswer::Token { token, lifetime_ms }
         }
         408 | 429 | 500..=599 => MintAnswer::Retry {
@@ -515,6 +519,25 @@ mod tests {
             classify_mint(&HttpResult::Timeout, "alice", 0.0),
             MintAnswer::Retry { .. }
         ));
+    }
+
+    #[test]
+    fn an_absurd_lifetime_is_capped() {
+        for expires_in in ["1e308", "86401", "9007199254740993"] {
+            let answer = HttpResult::Response {
+                status: 200,
+                retry_after: None,
+                body: format!(r#"{{"token":"t","expires_in":{expires_in},"uid":"a"}}"#),
+            };
+            assert_eq!(
+                classify_mint(&answer, "a", 0.0),
+                MintAnswer::Token {
+                    token: "t".into(),
+                    lifetime_ms: MAX_LIFETIME_MS
+                },
+                "{expires_in}"
+            );
+        }
     }
 
     #[test]

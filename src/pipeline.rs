@@ -390,12 +390,13 @@ impl Pipeline {
         Ok(self.push(json, event.identity, now))
     }
 
-    /// Appends a serialized event, making room by dropping the oldest when the queue is full.
-    fn push(&mut self, json: String, identity: Identity, now: f64) -> u64 {
+    /// Drops the oldest queued events until `events` more events of `bytes` more bytes fit in
+    /// the queue's bounds, counting them as `queue_overflow`.
+    fn make_room(&mut self, events: usize, bytes: usize) {
         let mut overflowed = 0u64;
         while !self.queue.is_empty()
-            && (self.queue.len() >= self.cfg.max_queue_events as usize
-                || self.queue_bytes + json.len() > self.cfg.max_queue_bytes as usize)
+            && (self.queue.len() + events > self.cfg.max_queue_events as usize
+                || self.queue_bytes + bytes > self.cfg.max_queue_bytes as usize)
         {
             if let Some(old) = self.queue.pop_front() {
                 self.queue_bytes -= old.json.len();
@@ -412,6 +413,11 @@ impl Pipeline {
                 );
             }
         }
+    }
+
+    /// Appends a serialized event, making room by dropping the oldest when the queue is full.
+    fn push(&mut self, json: String, identity: Identity, now: f64) -> u64 {
+        self.make_room(1, json.len());
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queue_bytes += json.len();
@@ -701,6 +707,8 @@ impl Pipeline {
             merged.push_back(b);
         }
         self.queue = merged;
+        // Events coming back from a batch count against the bounds like any others.
+        self.make_room(0, 0);
     }
 
     /// Drops every waiting event of the session at `index`, counted under `why`.

@@ -866,10 +866,6 @@ proptest! {
                     if p.enqueue(&format!("m{n}"), event, None, now).is_err() {
                         prop_assert!(p.stats() == &before, "a refused event changed the stats");
                     }
-                    // Batches put back (on_hidden, a refused session) may overshoot the bounds
-                    // for a while; each new event makes room again.
-                    prop_assert!(p.queued() <= max_events, "queue over maxQueueEvents");
-                    prop_assert!(p.queued_bytes() <= max_bytes, "queue over maxQueueBytes");
                 }
                 Op::Poll => {
                     while let Some(req) = p.poll_request(now) {
@@ -921,6 +917,9 @@ proptest! {
             }
             let _ = p.next_wake(now);
             let _ = p.take_logs();
+            // After every step, batches put back included (on_hidden, a refused session).
+            prop_assert!(p.queued() <= max_events, "queue over maxQueueEvents");
+            prop_assert!(p.queued_bytes() <= max_bytes, "queue over maxQueueBytes");
             let s = p.stats();
             prop_assert_eq!(
                 s.recorded + s.restored,

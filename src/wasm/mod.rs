@@ -1686,7 +1686,13 @@ fn arm_timer(inner: &mut Inner, at: f64, now: f64, weak: Weak<RefCell<Inner>>) {
             });
         }
     });
-    let id = set_timer(&callback, (at - now).max(0.0), keep_alive);
+    // setTimeout holds at most 2^31 - 1 ms; longer delays fire at once. A wake-up that far out
+    // wakes early instead, and the pump simply sets the timer again.
+    let id = set_timer(
+        &callback,
+        (at - now).clamp(0.0, 2_147_483_647.0),
+        keep_alive,
+    );
     inner.timer = Some(Timer {
         at,
         keep_alive,
