@@ -1,6 +1,7 @@
-//! The SegOps SDK's developer commands: `cargo xtask setup | test | demo | pkg`.
+//! The SegOps SDK's developer commands: `cargo xtask setup | test | demo | pkg | bench`.
 //! See the README for what each does. Standard library only, so it builds in seconds.
 
+mod bench;
 mod demo;
 mod emulator;
 mod json;
@@ -24,6 +25,8 @@ usage: cargo xtask <command>
                          browser-e2e size consumers
   demo [--addr H:P]      build the web package and serve the demo page and the emulator
                          (default address 127.0.0.1:8787); Ctrl-C stops it
+  bench                  compare the SDK with five analytics SDKs in headless Chromium and
+                         write docs/benchmarks.md
   pkg                    build the npm package @segops/sdk into pkg/ (web and Node builds,
                          exports map, types, minified browser glue)
 ";
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
             return ExitCode::from(demo::run(&ctx, &addr).clamp(0, 255) as u8);
         }
         Some("pkg") if args.len() == 1 => pkg_command(&ctx),
+        Some("bench") if args.len() == 1 => bench::run(&ctx),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             true
