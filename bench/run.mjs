@@ -280,11 +280,13 @@ const ARGS = [
   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ];
 
+/// Waits until the sink has `expected` events, or nothing came for QUIET_MS since the later of
+/// the last request and the end of the track() loop (now), or DELIVERY_CAP_MS passed.
 async function waitDelivery(expected, t0) {
   const start = Date.now();
   while (Date.now() - start < DELIVERY_CAP_MS) {
     if (sink.events >= expected) return { complete: true, ms: Math.max(0, sink.lastAt - t0) };
-    if (Date.now() - sink.lastAt > QUIET_MS) break;
+    if (Date.now() - Math.max(sink.lastAt, start) > QUIET_MS) break;
     await sleep(50);
   }
   return { complete: sink.events >= expected, ms: Math.max(0, sink.lastAt - t0) };
@@ -406,15 +408,19 @@ async function main() {
     for (const sdk of SDKS) results.sdks[sdk] = { files: files[sdk], runs: [] };
     for (let run = 1; run <= RUNS; run++) {
       for (const sdk of SDKS) {
-        const one = { run };
-        try {
-          Object.assign(one, await cpuRun(browser, ua, pagesOrigin, sdk));
-          const net = await netRun(browser, ua, pagesOrigin, sdk);
-          one.page_errors = [...one.page_errors, ...net.page_errors];
-          Object.assign(one, net);
-        } catch (e) {
-          one.error = String(e.message || e).split("\n")[0];
+        const one = { run, page_errors: [] };
+        const errors = [];
+        // Each scenario on its own: one that fails (a crashed page) leaves the other's figures.
+        for (const [name, scenario] of [["1k", netRun], ["10k", cpuRun]]) {
+          try {
+            const r = await scenario(browser, ua, pagesOrigin, sdk);
+            one.page_errors.push(...r.page_errors);
+            Object.assign(one, { ...r, page_errors: one.page_errors });
+          } catch (e) {
+            errors.push(`${name} events: ${String(e.message || e).split("\n")[0]}`);
+          }
         }
+        if (errors.length) one.error = errors.join("; ");
         log(`run ${run} ${sdk}:`, JSON.stringify(one));
         results.sdks[sdk].runs.push(one);
       }
