@@ -23,6 +23,17 @@ fn track_run(c: &SegOpsClient, run: &str, name: &str) {
     .expect("track");
 }
 
+/// What an app's backend gives the page for `user`: `signUserId`'s output, signed now with the
+/// signed test key's secret (the SDK's own signer). Also returns the signing time.
+fn signed(user: &str) -> (JsValue, i64) {
+    let now_s = (js_sys::Date::now() / 1000.0).floor() as i64;
+    let sig = segops_sdk::sign::sign_user_id(signed_hmac_secret(), user, now_s);
+    let value = js(&format!(
+        r#"{{"userId":"{user}","userIdSig":"{sig}","userIdTs":{now_s}}}"#
+    ));
+    (value, now_s)
+}
+
 async fn shutdown(c: &SegOpsClient) {
     JsFuture::from(c.shutdown()).await.unwrap();
 }
@@ -127,11 +138,7 @@ async fn signed_user_ids_work_with_a_signature_and_fail_clearly_without() {
     }
     let run = run_id("signed");
     let user = format!("alice-{run}");
-    let now_s = (js_sys::Date::now() / 1000.0).floor() as i64;
-    let sig = segops_sdk::sign::sign_user_id(signed_hmac_secret(), &user, now_s);
-    let signed_user = js(&format!(
-        r#"{{"userId":"{user}","userIdSig":"{sig}","userIdTs":{now_s}}}"#
-    ));
+    let (signed_user, now_s) = signed(&user);
     let c = SegOpsClient::new(with_get_user(config(signed_public_key(), ""), signed_user)).unwrap();
     track_run(&c, &run, "signed_ok");
     flush(&c).await;
@@ -307,11 +314,7 @@ async fn identify_first_on_a_signed_key_uses_get_users_signature() {
     }
     let run = run_id("identifyfirst");
     let user = format!("carol-{run}");
-    let now_s = (js_sys::Date::now() / 1000.0).floor() as i64;
-    let sig = segops_sdk::sign::sign_user_id(signed_hmac_secret(), &user, now_s);
-    let signed_user = js(&format!(
-        r#"{{"userId":"{user}","userIdSig":"{sig}","userIdTs":{now_s}}}"#
-    ));
+    let (signed_user, _) = signed(&user);
     let c = SegOpsClient::new(with_get_user(config(signed_public_key(), ""), signed_user)).unwrap();
     // identify() names its user, so getUser() is not asked for the identity; its signature for
     // that same user is still what the session needs.
