@@ -14,6 +14,8 @@
 use crate::delivery::{backoff_ms, http_reason, HttpResult, MAX_ATTEMPTS};
 use crate::event::Identity;
 use crate::json::{self, write_str, Value};
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::time::parse_retry_after;
 
 /// Renew this long before the server's expiry, when the lifetime allows.
@@ -78,7 +80,7 @@ pub fn mint_body(key: &SessionKey, signature: Option<&Signature>) -> String {
             body.push_str(",\"user_id_sig\":");
             write_str(&mut body, &s.sig);
             body.push_str(",\"user_id_ts\":");
-            body.push_str(&s.ts.to_string());
+            crate::num::push_int(&mut body, s.ts);
         }
     }
     body.push('}');
@@ -129,9 +131,14 @@ pub fn classify_mint(result: &HttpResult, expected_uid: &str, now_ms: f64) -> Mi
             }
             let lifetime_ms = v
                 .get("expires_in")
-                .and_then(Value::as_f64)
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map_or(FALLBACK_LIFETIME_MS, |s| (s * 1000.0).min(MAX_LIFETIME_MS));
+                .and_then(|v| match v {
+                    Value::Number(n) => n.as_u64_saturating(),
+                    _ => None,
+                })
+                .filter(|s| *s > 0)
+                .map_or(FALLBACK_LIFETIME_MS, |s| {
+                    (s.min(u64::from(u32::MAX)) as f64 * 1000.0).min(MAX_LIFETIME_MS)
+                });
             MintAnswer::Token { token, lifetime_ms }
         }
         408 | 429 | 500..=599 => MintAnswer::Retry {
@@ -144,7 +151,7 @@ pub fn classify_mint(result: &HttpResult, expected_uid: &str, now_ms: f64) -> Mi
                 let c = text("code");
                 if c.is_empty() {
                     let mut c = String::from("http_");
-                    c.push_str(&status.to_string());
+                    crate::num::push_int(&mut c, i64::from(status));
                     c
                 } else {
                     c
@@ -277,7 +284,7 @@ impl Session {
     /// Marks request `id` as this session's mint (a renewal when a token is valid).
     pub fn start_mint(&mut self, id: u64, now: f64) {
         self.mints += 1;
-        self.state = match std::mem::replace(&mut self.state, State::Idle) {
+        self.state = match core::mem::replace(&mut self.state, State::Idle) {
             State::Valid {
                 token,
                 refresh_at,
@@ -371,7 +378,7 @@ impl Session {
                 if gave_up {
                     self.failures = 0;
                 }
-                self.state = match std::mem::replace(&mut self.state, State::Idle) {
+                self.state = match core::mem::replace(&mut self.state, State::Idle) {
                     // Keep the old token while it lasts; renew again after the backoff.
                     State::Valid {
                         token, expires_at, ..

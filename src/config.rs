@@ -5,6 +5,8 @@
 //! below. Every error names the field and what was expected.
 
 use crate::error::Error;
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::privacy::Consent;
 
 /// Events per batch that trigger a send before the interval is up.
@@ -151,14 +153,14 @@ pub struct Config {
 
 fn int_in(field: &str, value: Option<f64>, default: u32, min: u32, max: u32) -> Result<u32, Error> {
     let Some(v) = value else { return Ok(default) };
-    if v.is_finite() && v.fract() == 0.0 && v >= f64::from(min) && v <= f64::from(max) {
+    if crate::num::is_integral(v) && v >= f64::from(min) && v <= f64::from(max) {
         // In range and integral, so the cast is exact.
         Ok(v as u32)
     } else {
         let mut expected = String::from("expected an integer from ");
-        expected.push_str(&min.to_string());
+        crate::num::push_int(&mut expected, i64::from(min));
         expected.push_str(" to ");
-        expected.push_str(&max.to_string());
+        crate::num::push_int(&mut expected, i64::from(max));
         expected.push_str(", got ");
         expected.push_str(&show_number(v));
         Err(Error::config(field, &expected))
@@ -172,8 +174,8 @@ fn show_number(v: f64) -> String {
         "NaN".to_string()
     } else if v.is_infinite() {
         if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        (v as i64).to_string()
+    } else if crate::num::is_integral(v) && v.abs() < 1e15 {
+        crate::num::int_string(v as i64)
     } else if v.abs() < 1e15 {
         "a fractional number".to_string()
     } else {

@@ -4,6 +4,8 @@
 //! [`Outcome`]. It is a pure function of the answer and the time.
 
 use crate::json::{self, Value};
+#[allow(unused_imports)]
+use crate::prelude::*;
 use crate::time::parse_retry_after;
 
 /// First retry waits up to 1 s (full jitter: a uniform draw in [0, ceiling)).
@@ -50,7 +52,7 @@ impl HttpResult {
 /// `"HTTP 503"`, for log lines.
 pub fn http_reason(status: u16) -> String {
     let mut r = String::from("HTTP ");
-    r.push_str(&status.to_string());
+    crate::num::push_int(&mut r, i64::from(status));
     r
 }
 
@@ -176,8 +178,8 @@ pub fn backoff_ms(attempt: u32, retry_after_ms: Option<f64>, jitter: f64) -> f64
     if let Some(after) = retry_after_ms {
         return after.clamp(0.0, BACKOFF_CAP_MS);
     }
-    let exp = attempt.saturating_sub(1).min(30) as i32;
-    let ceiling = (BACKOFF_BASE_MS * 2f64.powi(exp)).min(BACKOFF_CAP_MS);
+    let exp = attempt.saturating_sub(1).min(30);
+    let ceiling = (BACKOFF_BASE_MS * (1u64 << exp) as f64).min(BACKOFF_CAP_MS);
     (ceiling * jitter.clamp(0.0, 1.0)).max(0.0)
 }
 

@@ -1,7 +1,9 @@
 //! The one error type of the SDK. JS sees each variant as an `Error` whose `code` is
 //! [`Error::code`] (stable) and whose `message` is [`Error::message`] (may change).
 
-use std::fmt;
+#[allow(unused_imports)]
+use crate::prelude::*;
+use core::fmt;
 
 /// Everything that can go wrong in a call from the app. Delivery problems are not errors of a
 /// call: they are counted in the client's stats and logged once.
@@ -84,9 +86,9 @@ impl Error {
             ),
             Error::EventTooLarge { bytes, max } => {
                 m.push_str("event is ");
-                m.push_str(&bytes.to_string());
+                crate::num::push_int(&mut m, *bytes as i64);
                 m.push_str(" bytes serialized, over maxEventBytes (");
-                m.push_str(&max.to_string());
+                crate::num::push_int(&mut m, *max as i64);
                 m.push_str("); it was not queued");
             }
             Error::ShutDown => m.push_str("the client was shut down; create a new SegOpsClient"),
@@ -101,7 +103,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {

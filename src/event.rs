@@ -5,6 +5,8 @@
 
 use crate::error::Error;
 use crate::json::write_str;
+#[allow(unused_imports)]
+use crate::prelude::*;
 
 /// What kind of call recorded the event: the wire's `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

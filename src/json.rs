@@ -3,8 +3,10 @@
 //! No dependencies, no panics on any input, bounded recursion (parsing stops at [`MAX_DEPTH`]
 //! levels of nesting; writing is iterative).
 
-use std::borrow::Cow;
-use std::fmt;
+#[allow(unused_imports)]
+use crate::prelude::*;
+use alloc::borrow::Cow;
+use core::fmt;
 
 /// A JSON value. Objects keep their members in document order, duplicates included.
 #[derive(Clone, PartialEq)]
@@ -12,11 +14,157 @@ use std::fmt;
 pub enum Value {
     Null,
     Bool(bool),
-    /// Always finite when produced by [`parse`].
-    Number(f64),
+    /// A number, kept as its JSON text (see [`Num`]).
+    Number(Num),
     String(String),
     Array(Vec<Value>),
     Object(Vec<(String, Value)>),
+}
+
+/// A JSON number kept as the text it was written with. The SDK never computes with the
+/// numbers it passes along (event properties); it reads a few small integers from the server's
+/// answers ([`Num::as_u64`]). Keeping the text means no float parsing or printing in the
+/// `.wasm` (several kilobytes of code and tables), and numbers go out exactly as they came in.
+#[derive(Clone, PartialEq)]
+#[cfg_attr(test, derive(Debug))]
+pub struct Num(String);
+
+impl Num {
+    /// The number's text: valid JSON number grammar when it came from [`parse`].
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The nearest f64 (Rust's correctly rounded parse). Not used by the SDK's wasm build.
+    pub fn as_f64(&self) -> Option<f64> {
+        self.0.parse().ok()
+    }
+
+    /// `n` written like `JSON.stringify` writes it (non-finite as `null`). Not used by the
+    /// SDK's wasm build.
+    pub fn from_f64(n: f64) -> Num {
+        let mut text = String::new();
+        write_number(&mut text, n);
+        Num(text)
+    }
+
+    /// The value when it is an integer from 0 to 2^64 - 1, exactly (`-0`, `7.0` and `1e2`
+    /// count), computed on the digits without floating point.
+    pub fn as_u64(&self) -> Option<u64> {
+        self.integer().ok()
+    }
+
+    /// Like [`Num::as_u64`], but a larger positive integer gives `u64::MAX`.
+    pub fn as_u64_saturating(&self) -> Option<u64> {
+        match self.integer() {
+            Ok(n) => Some(n),
+            Err(true) => Some(u64::MAX),
+            Err(false) => None,
+        }
+    }
+
+    /// The integer value, or Err(true) for a positive integer over u64::MAX, Err(false) for
+    /// anything else that is not an integer from 0 to u64::MAX.
+    fn integer(&self) -> Result<u64, bool> {
+        let text = self.0.as_str();
+        let (negative, text) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exp) = match text.find(['e', 'E']) {
+            Some(i) => (&text[..i], text[i + 1..].trim_start_matches('+')),
+            None => (text, "0"),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let (exp_negative, exp_digits) = match exp.strip_prefix('-') {
+            Some(e) => (true, e),
+            None => (false, exp),
+        };
+        let mut exp_abs: i32 = 0;
+        for d in exp_digits.bytes() {
+            // Past a million the value is 0 (all digits zero), a fraction, or far too large.
+            exp_abs = (exp_abs * 10 + i32::from(d.wrapping_sub(b'0'))).min(1_000_000);
+        }
+        let exp = if exp_negative { -exp_abs } else { exp_abs };
+        // value = digits x 10^shift, digits without leading zeros.
+        let digits_all = || int.bytes().chain(frac.bytes());
+        let mut digits: Vec<u8> = digits_all().skip_while(|&d| d == b'0').collect();
+        let mut shift = exp - frac.len() as i32;
+        while shift < 0 {
+            match digits.last() {
+                Some(b'0') => {
+                    digits.pop();
+                    shift += 1;
+                }
+                Some(_) => return Err(false), // a fraction remains
+                None => break,                // zero
+            }
+        }
+        if digits.is_empty() {
+            return Ok(0);
+        }
+        if negative {
+            return Err(false);
+        }
+        if digits.len() as i64 + i64::from(shift.max(0)) > 20 {
+            return Err(true);
+        }
+        let mut n: u64 = 0;
+        for d in digits
+            .iter()
+            .copied()
+            .chain((0..shift.max(0)).map(|_| b'0'))
+        {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d.wrapping_sub(b'0'))))
+                .ok_or(true)?;
+        }
+        Ok(n)
+    }
+
+    /// Whether the number is too large for an f64 (serde_json and `JSON.parse` would give
+    /// an error or Infinity), from its decimal exponent: values from 1.8e308 up. Numbers
+    /// between f64::MAX and 1.8e308 that round to infinity are let through.
+    fn overflows(text: &str) -> bool {
+        let text = text.trim_start_matches('-');
+        let (mantissa, exp) = match text.find(['e', 'E']) {
+            Some(i) => (&text[..i], text[i + 1..].trim_start_matches('+')),
+            None => (text, "0"),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let (exp_negative, exp_digits) = match exp.strip_prefix('-') {
+            Some(e) => (true, e),
+            None => (false, exp),
+        };
+        let mut exp: i64 = 0;
+        for d in exp_digits.bytes() {
+            exp = (exp * 10 + i64::from(d.wrapping_sub(b'0'))).min(1 << 40);
+        }
+        if exp_negative {
+            exp = -exp;
+        }
+        // The decimal magnitude is where the first significant digit sits.
+        let significant: Vec<u8> = int
+            .bytes()
+            .chain(frac.bytes())
+            .skip_while(|&d| d == b'0')
+            .take(2)
+            .collect();
+        if significant.is_empty() {
+            return false; // zero
+        }
+        let lead_int = int.trim_start_matches('0').len() as i64;
+        let magnitude = if lead_int > 0 {
+            lead_int - 1
+        } else {
+            -((frac.len() - frac.trim_start_matches('0').len()) as i64) - 1
+        };
+        match magnitude.saturating_add(exp) {
+            308 => significant.as_slice() >= b"18".as_slice(),
+            e10 => e10 > 308,
+        }
+    }
 }
 
 impl Value {
@@ -35,24 +183,25 @@ impl Value {
         }
     }
 
+    /// See [`Num::as_f64`]: for tests and native tools, not for the wasm build.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
-            Value::Number(n) => Some(*n),
+            Value::Number(n) => n.as_f64(),
             _ => None,
         }
     }
 
-    /// Only for non-negative integral numbers below 2^64 (`-0` gives 0).
+    /// See [`Num::as_u64`].
     pub fn as_u64(&self) -> Option<u64> {
         match self {
-            // 18446744073709551616.0 is 2^64; every integral f64 below it fits a u64 exactly.
-            Value::Number(n)
-                if *n >= 0.0 && *n < 18_446_744_073_709_551_616.0 && n.fract() == 0.0 =>
-            {
-                Some(*n as u64)
-            }
+            Value::Number(n) => n.as_u64(),
             _ => None,
         }
+    }
+
+    /// A number value from an f64, written like `JSON.stringify` would.
+    pub fn number(n: f64) -> Value {
+        Value::Number(Num::from_f64(n))
     }
 
     pub fn as_array(&self) -> Option<&[Value]> {
@@ -324,9 +473,8 @@ impl Parser<'_> {
             }
             self.digits();
         }
-        // The grammar above is a subset of what `f64::from_str` accepts.
-        match self.text.get(start..self.pos).map(str::parse::<f64>) {
-            Some(Ok(n)) if n.is_finite() => Ok(Value::Number(n)),
+        match self.text.get(start..self.pos) {
+            Some(text) if !Num::overflows(text) => Ok(Value::Number(Num(text.to_string()))),
             _ => Err(ParseError {
                 offset: start,
                 reason: "number out of range",
@@ -394,8 +542,8 @@ pub fn write_str(out: &mut String, s: &str) {
 }
 
 enum Frame<'a> {
-    Array(std::slice::Iter<'a, Value>, bool),
-    Object(std::slice::Iter<'a, (String, Value)>, bool),
+    Array(core::slice::Iter<'a, Value>, bool),
+    Object(core::slice::Iter<'a, (String, Value)>, bool),
 }
 
 /// Appends `v` as compact JSON, like `JSON.stringify(v)`. Iterative, so any depth is fine.
@@ -407,7 +555,7 @@ pub fn write_value(out: &mut String, v: &Value) {
             Value::Null => out.push_str("null"),
             Value::Bool(true) => out.push_str("true"),
             Value::Bool(false) => out.push_str("false"),
-            Value::Number(n) => write_number(out, *n),
+            Value::Number(n) => out.push_str(n.text()),
             Value::String(s) => write_str(out, s),
             Value::Array(items) => {
                 out.push('[');
@@ -423,12 +571,12 @@ pub fn write_value(out: &mut String, v: &Value) {
             let next = match stack.last_mut() {
                 None => return,
                 Some(Frame::Array(items, first)) => items.next().inspect(|_| {
-                    if !std::mem::replace(first, false) {
+                    if !core::mem::replace(first, false) {
                         out.push(',');
                     }
                 }),
                 Some(Frame::Object(members, first)) => members.next().map(|(key, value)| {
-                    if !std::mem::replace(first, false) {
+                    if !core::mem::replace(first, false) {
                         out.push(',');
                     }
                     write_str(out, key);
@@ -464,7 +612,7 @@ fn write_number(out: &mut String, n: f64) {
         out.push_str("null");
         return;
     }
-    if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
+    if crate::num::is_integral(n) && n.abs() <= MAX_SAFE {
         if n < 0.0 {
             out.push('-');
         }
@@ -621,7 +769,7 @@ mod tests {
     }
 
     fn num_out(n: f64) -> String {
-        write(&Value::Number(n))
+        write(&Value::number(n))
     }
 
     #[test]
@@ -629,13 +777,13 @@ mod tests {
         assert_eq!(ok("null"), Value::Null);
         assert_eq!(ok("true"), Value::Bool(true));
         assert_eq!(ok("false"), Value::Bool(false));
-        assert_eq!(ok("42"), Value::Number(42.0));
+        assert_eq!(ok("42"), Value::number(42.0));
         assert_eq!(ok("\"hi\""), s("hi"));
         assert_eq!(ok(" \t\r\n null \t\r\n"), Value::Null);
         assert_eq!(
             ok(" [ 1 , { \"a\" : [ ] } , \"x\" ] "),
             Value::Array(vec![
-                Value::Number(1.0),
+                Value::number(1.0),
                 Value::Object(vec![("a".into(), Value::Array(vec![]))]),
                 s("x"),
             ])
@@ -649,7 +797,7 @@ mod tests {
         let v = ok(r#"{"a": 1, "b": "x", "a": 2, "c": [true], "d": false, "e": null}"#);
         assert_eq!(
             v.get("a"),
-            Some(&Value::Number(1.0)),
+            Some(&Value::number(1.0)),
             "first of duplicate keys"
         );
         assert_eq!(v.get("b").and_then(Value::as_str), Some("x"));
@@ -664,7 +812,7 @@ mod tests {
         assert_eq!(v.as_str(), None);
         assert_eq!(s("x").get("a"), None);
         assert_eq!(Value::Null.as_f64(), None);
-        assert_eq!(Value::Number(1.5).as_f64(), Some(1.5));
+        assert_eq!(Value::number(1.5).as_f64(), Some(1.5));
         assert_eq!(Value::Bool(true).as_u64(), None);
         assert_eq!(s("1").as_u64(), None);
         assert_eq!(Value::Array(vec![]).as_object(), None);
@@ -672,23 +820,34 @@ mod tests {
 
     #[test]
     fn as_u64_edges() {
-        let u = |n: f64| Value::Number(n).as_u64();
-        assert_eq!(u(0.0), Some(0));
-        assert_eq!(u(-0.0), Some(0));
-        assert_eq!(u(42.0), Some(42));
-        assert_eq!(u(9_007_199_254_740_992.0), Some(1 << 53));
-        assert_eq!(
-            u(18_446_744_073_709_549_568.0),
-            Some(18_446_744_073_709_549_568)
-        );
-        assert_eq!(u(18_446_744_073_709_551_616.0), None); // 2^64
-        assert_eq!(u(1e300), None);
-        assert_eq!(u(-1.0), None);
-        assert_eq!(u(1.5), None);
-        assert_eq!(u(f64::NAN), None);
-        assert_eq!(u(f64::INFINITY), None);
-        assert_eq!(ok("1e2").as_u64(), Some(100));
-        assert_eq!(ok("7.0").as_u64(), Some(7));
+        let u = |text: &str| ok(text).as_u64();
+        assert_eq!(u("0"), Some(0));
+        assert_eq!(u("-0"), Some(0));
+        assert_eq!(u("-0.0e5"), Some(0));
+        assert_eq!(u("0e999999999"), Some(0));
+        assert_eq!(u("42"), Some(42));
+        assert_eq!(u("9007199254740993"), Some((1 << 53) + 1)); // exact, unlike an f64
+        assert_eq!(u("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(u("18446744073709551616"), None); // 2^64
+        assert_eq!(u("1e300"), None);
+        assert_eq!(u("-1"), None);
+        assert_eq!(u("1.5"), None);
+        assert_eq!(u("1.5e1"), Some(15));
+        assert_eq!(u("150e-1"), Some(15));
+        assert_eq!(u("155e-1"), None);
+        assert_eq!(u("1e-999999999"), None);
+        assert_eq!(u("1e2"), Some(100));
+        assert_eq!(u("7.0"), Some(7));
+        assert_eq!(u("0.07e2"), Some(7));
+        let sat = |text: &str| match ok(text) {
+            Value::Number(n) => n.as_u64_saturating(),
+            _ => None,
+        };
+        assert_eq!(sat("1e300"), Some(u64::MAX));
+        assert_eq!(sat("18446744073709551616"), Some(u64::MAX));
+        assert_eq!(sat("-1e300"), None);
+        assert_eq!(sat("1.5"), None);
+        assert_eq!(sat("12"), Some(12));
     }
 
     #[test]
@@ -719,7 +878,7 @@ mod tests {
         assert_eq!(ok(r#""\ud800\\udc00""#), s("\u{fffd}\\udc00"));
         assert_eq!(
             ok(r#"{"\ud800": 1}"#).get("\u{fffd}"),
-            Some(&Value::Number(1.0))
+            Some(&Value::number(1.0))
         );
         // A high surrogate followed by a broken escape: the broken escape is the error.
         assert_eq!(err(r#""\ud800\udc0""#).offset, 7);
@@ -828,7 +987,11 @@ mod tests {
             ("123456789012345678901234567890", 1.2345678901234568e29),
         ] {
             let v = ok(text);
-            assert_eq!(v, Value::Number(n), "{text}");
+            assert_eq!(
+                v,
+                Value::Number(Num(text.to_string())),
+                "{text}: kept as written"
+            );
             assert_eq!(
                 v.as_f64().map(f64::to_bits),
                 Some(n.to_bits()),
@@ -945,7 +1108,7 @@ mod tests {
         );
         assert_eq!(
             write(&v),
-            r#"{"a":[1,2.5,{"b":null},[],{}],"c":"x\n","d":true,"e":false,"a":0}"#
+            r#"{"a":[1,2.5,{"b":null},[],{}],"c":"x\n","d":true,"e":false,"a":-0}"#
         );
         assert_eq!(write(&Value::Array(vec![])), "[]");
         assert_eq!(write(&Value::Object(vec![])), "{}");
@@ -1255,7 +1418,7 @@ mod tests {
         match rng.below(if depth == 0 { 5 } else { 7 }) {
             0 => Value::Null,
             1 => Value::Bool(rng.next() & 1 == 1),
-            2 => Value::Number(loop {
+            2 => Value::number(loop {
                 let n = match rng.below(4) {
                     0 => f64::from_bits(rng.next()),
                     1 => (rng.next() as i64 >> rng.below(64)) as f64,
@@ -1298,10 +1461,60 @@ mod tests {
             let back = ok(&text);
             assert_eq!(back, v, "{text}");
             // Exact bits too (except that -0 is written as 0).
-            if let (Value::Number(a), Value::Number(b)) = (&v, &back) {
-                assert!(a.to_bits() == b.to_bits() || *a == 0.0, "{a:e}");
+            if let (Some(a), Some(b)) = (v.as_f64(), back.as_f64()) {
+                assert!(a.to_bits() == b.to_bits() || a == 0.0, "{a:e}");
             }
             assert_eq!(write(&back), text);
+        }
+    }
+
+    #[test]
+    fn number_text_agrees_with_f64_parsing() {
+        let mut rng = Rng(777);
+        for _ in 0..20_000 {
+            let mut t = String::new();
+            if rng.below(2) == 0 {
+                t.push('-');
+            }
+            let int_digits = rng.below(25);
+            if int_digits == 0 || rng.below(4) == 0 {
+                t.push('0');
+            } else {
+                t.push(char::from(b'1' + rng.below(9) as u8));
+                (1..int_digits).for_each(|_| t.push(char::from(b'0' + rng.below(10) as u8)));
+            }
+            if rng.below(2) == 0 {
+                t.push('.');
+                (0..=rng.below(5)).for_each(|_| t.push(char::from(b'0' + rng.below(10) as u8)));
+            }
+            if rng.below(2) == 0 {
+                t.push(['e', 'E'][rng.below(2)]);
+                t.push_str(["", "+", "-"][rng.below(3)]);
+                (0..=rng.below(3)).for_each(|_| t.push(char::from(b'0' + rng.below(10) as u8)));
+            }
+            let f: f64 = t.parse().unwrap();
+            match parse(&t) {
+                Ok(v) => {
+                    assert!(f.is_finite(), "{t} parsed but is not finite");
+                    assert_eq!(v.as_f64().map(f64::to_bits), Some(f.to_bits()), "{t}");
+                    // With at most 15 significant digits the f64 is exact enough to tell an
+                    // integer from a fraction, so the two readings must agree.
+                    let mantissa = t.split(['e', 'E']).next().unwrap_or("");
+                    let significant = mantissa
+                        .bytes()
+                        .filter(u8::is_ascii_digit)
+                        .skip_while(|&d| d == b'0')
+                        .count();
+                    if f.abs() < 1e15 && significant <= 15 && (f != 0.0 || significant == 0) {
+                        let want = (f >= 0.0 || f == 0.0) && f == f.trunc();
+                        assert_eq!(v.as_u64(), want.then_some(f.abs() as u64), "{t}");
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(e.reason, "number out of range", "{t}");
+                    assert!(!f.is_finite() || f.abs() >= 1.7976931348623157e308, "{t}");
+                }
+            }
         }
     }
 }

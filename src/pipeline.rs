@@ -10,7 +10,9 @@
 //! twice while an answer is pending); an event leaves only by delivery or by a counted drop; the
 //! queue never exceeds its bounds.
 
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 
 use crate::auth::{mint_body, Session, SessionKey, Signature, Transition};
 use crate::config::{Config, KeyKind};
@@ -344,7 +346,7 @@ impl Pipeline {
         let mut cuts = Cuts::default();
         for field in [&mut event.properties, &mut event.traits, &mut event.context] {
             if let Some(text) = field.as_deref() {
-                if let std::borrow::Cow::Owned(capped) = cap_json(text, &mut cuts) {
+                if let alloc::borrow::Cow::Owned(capped) = cap_json(text, &mut cuts) {
                     *field = Some(capped);
                 }
             }
@@ -548,7 +550,7 @@ impl Pipeline {
 
     /// Log lines produced since the last call.
     pub fn take_logs(&mut self) -> Vec<Log> {
-        std::mem::take(&mut self.logs)
+        core::mem::take(&mut self.logs)
     }
 
     fn queue_due(&self, now: f64) -> bool {
@@ -843,9 +845,9 @@ impl Pipeline {
         self.stats.requests += 1;
         self.stats.bytes_sent += body.len() as u64;
         if self.cfg.debug {
-            let n = batch.events.len().to_string();
-            let bytes = body.len().to_string();
-            let attempt = (batch.attempts + 1).to_string();
+            let n = crate::num::int_string(batch.events.len() as i64);
+            let bytes = crate::num::int_string(body.len() as i64);
+            let attempt = crate::num::int_string(i64::from(batch.attempts) + 1);
             self.debug(&[
                 "SegOps: sending ",
                 &n,
@@ -1100,7 +1102,7 @@ impl Pipeline {
                 self.stats.last_error = Some(("session_retry".into(), reason.clone()));
                 if gave_up {
                     let mut m = String::from("SegOps: no session token after ");
-                    m.push_str(&MAX_ATTEMPTS.to_string());
+                    crate::num::push_int(&mut m, i64::from(MAX_ATTEMPTS));
                     m.push_str(" attempts (");
                     m.push_str(&reason);
                     m.push_str("); that identity's waiting events were dropped");
@@ -1122,7 +1124,7 @@ impl Pipeline {
                 let mut m = String::from("SegOps: the API refused a session token for \"");
                 m.push_str(&uid);
                 m.push_str("\" (HTTP ");
-                m.push_str(&status.to_string());
+                crate::num::push_int(&mut m, i64::from(status));
                 m.push_str(", ");
                 m.push_str(&code);
                 m.push_str("): ");
@@ -1184,7 +1186,7 @@ impl Pipeline {
                 }
                 if refused > 0 {
                     let mut m = String::from("SegOps: the server rejected ");
-                    m.push_str(&refused.to_string());
+                    crate::num::push_int(&mut m, refused as i64);
                     m.push_str(" event(s); see stats().dropped");
                     self.log(Level::Warn, m);
                 }
@@ -1198,9 +1200,9 @@ impl Pipeline {
                     let n = batch.events.len() as u64;
                     self.stats.drop_n(reason::RETRIES_EXHAUSTED, n);
                     let mut m = String::from("SegOps: dropped ");
-                    m.push_str(&n.to_string());
+                    crate::num::push_int(&mut m, n as i64);
                     m.push_str(" event(s) after ");
-                    m.push_str(&MAX_ATTEMPTS.to_string());
+                    crate::num::push_int(&mut m, i64::from(MAX_ATTEMPTS));
                     m.push_str(" attempts; last failure: ");
                     m.push_str(&reason);
                     self.stats.last_error = Some(("retries_exhausted".into(), m.clone()));
@@ -1210,7 +1212,7 @@ impl Pipeline {
                     let wait = backoff_ms(batch.attempts, after_ms, jitter);
                     self.not_before = now + wait;
                     if self.cfg.debug {
-                        let w = (wait.round() as u64).to_string();
+                        let w = crate::num::int_string(crate::num::round(wait) as i64);
                         self.debug(&["SegOps: ", &reason, "; retrying in ", &w, " ms"]);
                     }
                     self.stats.last_error = Some(("delivery_retry".into(), reason));
@@ -1262,11 +1264,11 @@ impl Pipeline {
             } => self.on_ingest_refused(batch, session, status, code, message),
             Outcome::Refused { status, code } => {
                 let mut r = String::from("http_");
-                r.push_str(&status.to_string());
+                crate::num::push_int(&mut r, i64::from(status));
                 let n = batch.events.len() as u64;
                 self.stats.drop_n(&r, n);
                 let mut m = String::from("SegOps: the API refused a batch with HTTP ");
-                m.push_str(&status.to_string());
+                crate::num::push_int(&mut m, i64::from(status));
                 if !code.is_empty() {
                     m.push_str(" (");
                     m.push_str(&code);
@@ -1310,7 +1312,7 @@ impl Pipeline {
                 let mut m = String::from("SegOps: the API refused the session token for \"");
                 m.push_str(&s.key.uid);
                 m.push_str("\" (HTTP ");
-                m.push_str(&status.to_string());
+                crate::num::push_int(&mut m, i64::from(status));
                 m.push_str(", ");
                 m.push_str(&code);
                 m.push_str(") even after a new one was minted. Sending for that identity stopped; its events stay queued.");
@@ -1325,7 +1327,7 @@ impl Pipeline {
             }
             (Credentials::Secret { halted, .. }, _) => {
                 let mut m = String::from("SegOps: the API refused the secret key (HTTP ");
-                m.push_str(&status.to_string());
+                crate::num::push_int(&mut m, i64::from(status));
                 m.push_str(", ");
                 m.push_str(&code);
                 m.push_str("): it is revoked or wrong. Sending stopped; events stay queued.");

@@ -2,7 +2,9 @@
 //! caps on event properties. Pure functions; the pipeline holds the state and the JS edge reads
 //! the signals (config, the persisted choice, `navigator.globalPrivacyControl`).
 
-use std::borrow::Cow;
+#[allow(unused_imports)]
+use crate::prelude::*;
+use alloc::borrow::Cow;
 
 /// Whether the visitor lets the SDK collect and send events.
 ///

@@ -17,6 +17,8 @@
 //!    `android-app://...`), the landing URL's `utm_source` may name the provider instead; the
 //!    referral's `referrer_url` is then `""`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 /// The longest [`AiReferral::query_hint`], in characters.
 pub const MAX_QUERY_HINT_CHARS: usize = 200;
 

@@ -5,6 +5,8 @@
 //! The app's backend signs (the JS export lives in the Node build only, so that a browser
 //! bundle never invites an HMAC secret into a page); the emulator verifies.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -119,7 +121,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The signature the session endpoint expects for `user_id` at Unix time `ts` (seconds).
 pub fn sign_user_id(hmac_secret: &str, user_id: &str, ts: i64) -> String {
-    let mut message = ts.to_string();
+    let mut message = crate::num::int_string(ts);
     message.push('.');
     message.push_str(user_id);
     hex(&hmac_sha256(hmac_secret.as_bytes(), message.as_bytes()))

@@ -4,6 +4,8 @@
 //! Date arithmetic is Howard Hinnant's `days_from_civil` / `civil_from_days`
 //! (<https://howardhinnant.github.io/date_algorithms.html>), proleptic Gregorian calendar.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 const MS_PER_DAY: i64 = 86_400_000;
 /// 0000-01-01T00:00:00.000Z.
 const MIN_MS: i64 = days_from_civil(0, 1, 1) * MS_PER_DAY;
@@ -52,7 +54,7 @@ fn clamp_ms(epoch_ms: f64) -> i64 {
     if epoch_ms.is_nan() {
         return 0;
     }
-    let ms = epoch_ms.floor();
+    let ms = crate::num::floor(epoch_ms);
     if ms <= MIN_MS as f64 {
         MIN_MS
     } else if ms >= MAX_MS as f64 {

@@ -1,5 +1,7 @@
 //! UUID version 4 from caller-supplied random bytes.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Formats 16 random bytes as a version 4 UUID (RFC 9562): sets the version nibble to 4 and

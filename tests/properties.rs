@@ -84,8 +84,8 @@ fn json_value() -> impl Strategy<Value = V> {
         any::<bool>().prop_map(|b| V(Value::Bool(b))),
         any::<f64>()
             .prop_filter("finite", |n| n.is_finite())
-            .prop_map(|n| V(Value::Number(n))),
-        any::<i32>().prop_map(|n| V(Value::Number(f64::from(n)))),
+            .prop_map(|n| V(Value::number(n))),
+        any::<i32>().prop_map(|n| V(Value::number(f64::from(n)))),
         any::<String>().prop_map(|s| V(Value::String(s))),
     ];
     leaf.prop_recursive(6, 48, 6, |inner| {
@@ -523,7 +523,7 @@ proptest! {
             http_result(),
             ("[a-z0-9]{0,4}", number(), "[a-z0-9]{0,4}").prop_map(|(token, expires_in, uid)| {
                 let mut exp = String::new();
-                json::write_value(&mut exp, &Value::Number(expires_in));
+                json::write_value(&mut exp, &Value::number(expires_in));
                 HttpResult::Response {
                     status: 200,
                     retry_after: None,
@@ -575,7 +575,7 @@ enum SessionOp {
 fn token_answer(uid: String) -> impl Strategy<Value = HttpResult> {
     prop_oneof![Just(1.0f64), Just(3600.0), Just(0.001), number()].prop_map(move |expires_in| {
         let mut exp = String::new();
-        json::write_value(&mut exp, &Value::Number(expires_in));
+        json::write_value(&mut exp, &Value::number(expires_in));
         HttpResult::Response {
             status: 200,
             retry_after: None,
@@ -660,7 +660,7 @@ fn big_value() -> impl Strategy<Value = V> {
             4 => proptest::collection::vec(("\\PC{0,4}", inner.clone()), 0..4).prop_map(object),
             1 => (MAX_KEYS - 1..MAX_KEYS + 3).prop_map(|n| V(Value::Array(vec![Value::Null; n]))),
             1 => (MAX_KEYS - 1..MAX_KEYS + 3).prop_map(|n| V(Value::Object(
-                (0..n).map(|i| (i.to_string(), Value::Number(i as f64))).collect()
+                (0..n).map(|i| (i.to_string(), Value::number(i as f64))).collect()
             ))),
         ]
     })

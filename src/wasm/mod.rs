@@ -8,8 +8,10 @@
 //! and every import that can throw is declared with `catch`, so an exception can never leave a
 //! borrow flag set.
 
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+#[allow(unused_imports)]
+use crate::prelude::*;
+use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -384,6 +386,7 @@ export interface SegOpsStats {
   retried: number;
   /** HTTP requests made, session mints included. */
   requests: number;
+  /** Request body bytes before compression (bodies of 1 KiB and more go out gzipped). */
   bytesSent: number;
   /** Session tokens requested (public keys). */
   mints: number;
@@ -552,7 +555,7 @@ fn read_signature(v: &JsValue) -> Result<Option<Signature>, Error> {
     };
     let ts = get(v, "userIdTs", "getUser().userIdTs", false)?;
     match ts.as_f64() {
-        Some(t) if t.is_finite() && t.fract() == 0.0 && t.abs() < 1e15 => {
+        Some(t) if crate::num::is_integral(t) && t.abs() < 1e15 => {
             Ok(Some(Signature { sig, ts: t as i64 }))
         }
         _ => Err(Error::argument(
@@ -680,7 +683,7 @@ fn read_ai_providers(v: &JsValue) -> Result<Vec<CustomProvider>, Error> {
     let mut out = Vec::new();
     for (i, item) in list.iter().enumerate() {
         let mut field = String::from("aiProviders[");
-        field.push_str(&i.to_string());
+        crate::num::push_int(&mut field, i as i64);
         field.push(']');
         if !item.is_object() {
             return Err(Error::config(&field, &expected("an object", &item)));
@@ -956,7 +959,7 @@ impl SegOpsClient {
             &out,
             "tokenExpiresInMs",
             core.token_remaining_ms(now())
-                .map_or(JsValue::NULL, |ms| ms.round().into()),
+                .map_or(JsValue::NULL, |ms| crate::num::round(ms).into()),
         );
         let dropped = Object::new();
         for (reason, n) in &s.dropped {
@@ -1440,7 +1443,7 @@ impl SegOpsClient {
                     if edited.identity.uid() != event.identity.uid() {
                         signature = None; // the app's signature was for the other user id
                     }
-                    original = Some((std::mem::replace(&mut event, edited), signature.clone()));
+                    original = Some((core::mem::replace(&mut event, edited), signature.clone()));
                 }
                 HookOutcome::Drop => {
                     self.inner.borrow_mut().core.discard(reason::BEFORE_SEND);
@@ -1946,7 +1949,7 @@ fn sign_user_id_inner(args: &JsValue) -> Result<JsValue, Error> {
     if !now_ms.is_finite() || now_ms.abs() > 8.64e15 {
         return Err(Error::argument("signUserId.now", "expected a valid time"));
     }
-    let ts = (now_ms / 1000.0).floor() as i64;
+    let ts = crate::num::floor(now_ms / 1000.0) as i64;
     let sig = crate::sign::sign_user_id(&secret, &user_id, ts);
     let out = Object::new();
     let _ = Reflect::set(&out, &"userId".into(), &user_id.into());

@@ -22,22 +22,39 @@ export function clearTimer(t) {
   clearTimeout(t);
 }
 
-// POST a JSON body. Never rejects: resolves to [status, retryAfter, text] where status 0 is a
-// network failure (text says why) and -1 a timeout.
+// Bodies from this size up are gzip-compressed where the platform has CompressionStream
+// (browsers since 2023, Node 18+); smaller ones would gain little.
+const GZIP_FROM = 1024;
+
+function gzip(text) {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Response(stream).arrayBuffer().then((b) => new Uint8Array(b));
+}
+
+// POST a JSON body, gzip-compressed when it is worth it (never with keepalive: the page may be
+// gone before an asynchronous compression finishes). Never rejects: resolves to
+// [status, retryAfter, text] where status 0 is a network failure (text says why) and -1 a
+// timeout.
 export function send(url, authorization, body, keepalive, timeoutMs) {
   const ctl = typeof AbortController === "function" ? new AbortController() : null;
   let timedOut = false;
   const timer = ctl ? setTimer(() => { timedOut = true; ctl.abort(); }, timeoutMs, false) : null;
+  const headers = { "content-type": "application/json", authorization };
+  const compress = !keepalive && body.length >= GZIP_FROM && typeof CompressionStream === "function";
+  const post = (b) => fetch(url, {
+    method: "POST",
+    headers,
+    body: b,
+    keepalive,
+    credentials: "omit",
+    signal: ctl ? ctl.signal : undefined,
+  });
   let p;
   try {
-    p = fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization },
-      body,
-      keepalive,
-      credentials: "omit",
-      signal: ctl ? ctl.signal : undefined,
-    });
+    // Without compression fetch starts synchronously, which a keepalive send on pagehide needs.
+    p = compress
+      ? gzip(body).then((b) => { headers["content-encoding"] = "gzip"; return b; }, () => body).then(post)
+      : post(body);
   } catch (e) {
     p = Promise.reject(e);
   }

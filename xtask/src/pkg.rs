@@ -41,7 +41,9 @@ pub fn build_dir(ctx: &Ctx, target: &str) -> PathBuf {
 
 /// `wasm-pack build --release --target <target> --out-dir <out_dir>`, from the repository root
 /// (a relative `out_dir` is relative to the crate root, which is the repository root).
-/// The Node build gets the crate's `server` feature (`signUserId`); browser builds never do.
+/// Both build without the crate's default `std` feature (core + alloc, the trapping panic
+/// handler and the small allocator of `src/bare.rs`). The Node build gets the crate's `server`
+/// feature (`signUserId`); browser builds never do.
 pub fn wasm_pack_build(
     ctx: &Ctx,
     target: &str,
@@ -51,8 +53,9 @@ pub fn wasm_pack_build(
     let mut cmd = Command::new("wasm-pack");
     cmd.args(["build", "--release", "--target", target, "--out-dir"])
         .arg(&out_dir);
+    cmd.args(["--", "--no-default-features"]);
     if target == "nodejs" {
-        cmd.args(["--", "--features", "server"]);
+        cmd.args(["--features", "server"]);
     }
     let out = run_tee(
         cmd.current_dir(&ctx.root)
