@@ -1,4 +1,4 @@
-//! The SegOps SDK's developer commands: `cargo xtask setup | test | demo | pkg | bench`.
+//! The SegOps SDK's developer commands: `cargo xtask setup | test | demo | pkg | bench | soak`.
 //! See the README for what each does. Standard library only, so it builds in seconds.
 
 mod bench;
@@ -9,6 +9,7 @@ mod parse;
 mod pkg;
 mod proc;
 mod setup;
+mod soak;
 mod tiers;
 mod ui;
 
@@ -22,11 +23,15 @@ usage: cargo xtask <command>
   setup                  install or check every tool the commands need (idempotent)
   test [TIER...]         run the test tiers (default: all) and print `N passed, M failed`;
                          tiers: lint native wasm-node wasm-chromium wasm-firefox node-e2e
-                         browser-e2e size consumers
+                         browser-e2e size consumers soak
   demo [--addr H:P]      build the web package and serve the demo page and the emulator
                          (default address 127.0.0.1:8787); Ctrl-C stops it
   bench                  compare the SDK with five analytics SDKs in headless Chromium and
                          write docs/benchmarks.md
+  soak [--short]         the fault-injection soak: 10,000 events per runtime (Node, Chromium,
+                         Firefox) against emulators injecting faults, plus the key-revoked,
+                         outage and clock-skew scenarios; prints the tables and writes them
+                         to docs/reliability.md (--short: the 1,000-event test tier, no docs)
   pkg                    build the npm package @segops/sdk into pkg/ (web and Node builds,
                          exports map, types, minified browser glue)
 ";
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         }
         Some("pkg") if args.len() == 1 => pkg_command(&ctx),
         Some("bench") if args.len() == 1 => bench::run(&ctx),
+        Some("soak") => soak::command(&ctx, &args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             true
