@@ -30,7 +30,11 @@ pub mod uuid;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+// Its size classes are compiled and tested everywhere; the runtime only without std on wasm32.
+#[cfg_attr(
+    not(all(target_arch = "wasm32", not(feature = "std"))),
+    allow(dead_code)
+)]
 mod bare;
 
 pub use error::Error;

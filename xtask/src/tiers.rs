@@ -322,6 +322,24 @@ fn lint(ctx: &Ctx, tools: &Tools) -> Row {
                 "warnings",
             ]),
         );
+        // The published build: no std (src/bare.rs), the Node extras on.
+        check(
+            "clippy wasm32 no-std",
+            ctx.cargo().args([
+                "clippy",
+                "-p",
+                "segops-sdk",
+                "--lib",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--no-default-features",
+                "--features",
+                "server",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        );
     } else {
         failed += 1;
         notes.push("clippy wasm32 (no wasm32 target)".into());
@@ -687,8 +705,14 @@ fn node_suite(
     }
 }
 
+/// The byte budget the `size` tier asserts: gzip -9 of everything a browser downloads for
+/// `import "@segops/sdk"` (the .wasm, the glue, the entry). Issue 7 sets the goal at 25,000
+/// (below Snowplow's 17 KB gzip in the end); the package is at 74,601 today, so the budget
+/// holds that line (no growth beyond 2%) until the edge is rewritten. Lower it with every cut.
+pub const SIZE_BUDGET_GZIP: u64 = 76_000;
+
 /// Sizes of what a browser downloads from the package: the entry, the JavaScript it imports and
-/// the .wasm.
+/// the .wasm. Fails when the gzip total is over [`SIZE_BUDGET_GZIP`].
 fn size(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
     const TIER: &str = "size";
     if tools.wasm_pack.is_none() || tools.node.is_none() || !tools.has_npm("esbuild") {
@@ -728,6 +752,14 @@ fn size(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
             );
             print!("{}", pkg::size_table(&sizes));
             let total = |f: fn(&pkg::Size) -> u64| pkg::thousands(sizes.iter().map(f).sum());
+            let gzip: u64 = sizes.iter().map(|s| s.gzip).sum();
+            if gzip > SIZE_BUDGET_GZIP {
+                return failed(format!(
+                    "{} bytes gzip -9 (wasm + js), over the budget of {} (SIZE_BUDGET_GZIP)",
+                    pkg::thousands(gzip),
+                    pkg::thousands(SIZE_BUDGET_GZIP)
+                ));
+            }
             Row {
                 tier: TIER,
                 status: Status::Ok,
@@ -735,9 +767,10 @@ fn size(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
                 failed: None,
                 secs: 0.0,
                 note: format!(
-                    "{} raw, {} gzip -9, {} brotli (wasm + js)",
+                    "{} raw, {} gzip -9 (budget {}), {} brotli (wasm + js)",
                     total(|s| s.raw),
                     total(|s| s.gzip),
+                    pkg::thousands(SIZE_BUDGET_GZIP),
                     total(|s| s.brotli)
                 ),
             }
