@@ -158,7 +158,7 @@ pub fn with_tables(doc: &str, tables: &str) -> Result<String, String> {
         .map(|i| body + i)
         .ok_or_else(|| format!("{REPORT} has no line {END:?} after the first marker"))?;
     Ok(format!(
-        "{}\n\n{}\n{}",
+        "{}\n\n{}\n\n{}",
         &doc[..body],
         tables.trim(),
         &doc[end..]
@@ -202,7 +202,7 @@ pub fn command(ctx: &Ctx, args: &[String]) -> bool {
     if variant == Variant::Full && !partial {
         let path = ctx.root.join(REPORT);
         let stamp = format!(
-            "Last full run: `cargo xtask soak` at commit `{}`, {} checks passed, {} failed, {} known SDK bug.",
+            "Last full run: `cargo xtask soak` at commit `{}`: {} checks passed, {} failed, {} show a known SDK bug.",
             head_commit(&ctx.root),
             outcome.passed,
             outcome.failed,
@@ -240,7 +240,7 @@ mod tests {
         let out = with_tables(&doc, "| new |\n").unwrap();
         assert_eq!(
             out,
-            format!("# Reliability\n\nintro\n\n{BEGIN}\n\n| new |\n{END}\n\n## How\n")
+            format!("# Reliability\n\nintro\n\n{BEGIN}\n\n| new |\n\n{END}\n\n## How\n")
         );
         // Idempotent: a second run finds its own markers.
         assert_eq!(with_tables(&out, "| new |").unwrap(), out);
