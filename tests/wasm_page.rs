@@ -234,16 +234,26 @@ async fn hiding_the_page_sends_queued_events_with_keepalive() {
     // A second signal of the same hiding (pagehide) sends nothing more.
     set_hidden(true);
     assert_eq!(num(&c.stats(), "keepaliveRequests"), 1.0);
+    // An event recorded while hidden is saved after the task, and the page's last signal
+    // (pagehide, when it is closed) sends it too.
+    c.track(js(&format!(
+        r#"{{"eventType":"while_hidden","properties":{{"run":"{run}"}}}}"#
+    )))
+    .unwrap();
+    sleep(0).await;
+    assert_eq!(saved_keys(), 1, "saved while hidden, before any answer");
+    set_hidden(true);
+    assert_eq!(num(&c.stats(), "keepaliveRequests"), 2.0);
     for _ in 0..50 {
-        if num(&c.stats(), "sent") == 6.0 {
+        if num(&c.stats(), "sent") == 7.0 {
             break;
         }
         sleep(100).await;
     }
     assert_eq!(saved_keys(), 0, "delivered, so nothing left saved");
     set_hidden(false);
-    assert_eq!(num(&c.stats(), "sent"), 6.0);
-    assert_unique(&stored_events(&run).await, 6);
+    assert_eq!(num(&c.stats(), "sent"), 7.0);
+    assert_unique(&stored_events(&run).await, 7);
     JsFuture::from(c.shutdown()).await.unwrap();
 }
 

@@ -179,9 +179,11 @@ struct Inner {
     /// `flush()`/`shutdown()` promises: resolve each when its target is flushed.
     waiters: Vec<(u64, Function)>,
     shut_down: bool,
-    /// The page is hidden: everything was handed to keepalive or saved, and each answer
-    /// updates the saved snapshot.
+    /// The page is hidden: everything was handed to keepalive or saved, and each answer, and
+    /// each event recorded meanwhile, updates the saved snapshot.
     hidden: bool,
+    /// A snapshot save for events recorded while hidden is queued (one per task).
+    save_queued: bool,
     /// This tab's snapshot key.
     saved_key: String,
     /// Earlier pages' snapshots were taken up (done once consent is first granted).
@@ -851,6 +853,7 @@ impl SegOpsClient {
                 waiters: Vec::new(),
                 shut_down: false,
                 hidden: false,
+                save_queued: false,
                 saved_key,
                 restored: false,
                 save_failures: 0,
@@ -1469,8 +1472,22 @@ impl SegOpsClient {
             inner = self.inner.borrow_mut();
         }
         let wake = inner.core.next_wake(now);
+        // A hidden page may be closed or discarded at any moment, with no further signal:
+        // save events recorded now (once per task, after it) so the next page load sends them.
+        let save = inner.hidden && !inner.save_queued;
+        inner.save_queued |= save;
         drop(inner);
         self.schedule(wake, now);
+        if save {
+            let weak = Rc::downgrade(&self.inner);
+            spawn_local(async move {
+                let Some(rc) = weak.upgrade() else { return };
+                rc.borrow_mut().save_queued = false;
+                if rc.borrow().hidden {
+                    save_snapshot(&rc);
+                }
+            });
+        }
         Ok(())
     }
 
@@ -1824,12 +1841,14 @@ fn save_snapshot(rc: &Rc<RefCell<Inner>>) {
 }
 
 /// The page is hidden or being unloaded: hand everything to keepalive requests and save a
-/// snapshot for the next page load. Once per hidden period (visibilitychange and pagehide
-/// both arrive when a tab closes).
+/// snapshot for the next page load. Every signal counts, `pagehide` after `visibilitychange`
+/// included: a page hidden earlier may have recorded events since, and this is its last
+/// chance. A repeated signal sends only what is new (what keepalive already carries is not in
+/// the queue any more).
 fn on_page_hidden(rc: &Rc<RefCell<Inner>>) {
     let requests = {
         let mut inner = rc.borrow_mut();
-        if inner.hidden || inner.shut_down {
+        if inner.shut_down {
             return;
         }
         inner.hidden = true;
