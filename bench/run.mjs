@@ -7,6 +7,8 @@
 //   BENCH_OUT                 the JSON file to write
 //   BENCH_RUNS                runs per SDK (default 3), interleaved
 //   BENCH_SDKS                optional comma-separated subset
+//   BENCH_MERGE               optional earlier results JSON: SDKs not measured now come from it
+//   BENCH_RENDERER_CAP_MB     a page whose renderer grows past this is stopped (default 3072)
 import { createRequire } from "node:module";
 import { createServer } from "node:http";
 import fs from "node:fs";
@@ -24,12 +26,20 @@ const env = (name, fallback) => {
 };
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TOOLS = env("BENCH_TOOLS_NODE_MODULES");
-const PKG = env("BENCH_SEGOPS_PKG");
 const CHROMIUM = env("BENCH_CHROMIUM");
 const OUT = env("BENCH_OUT");
 const RUNS = Math.max(1, Number(env("BENCH_RUNS", "3")) || 3);
 const ALL_SDKS = ["segops", "posthog", "segment", "amplitude", "mixpanel", "snowplow"];
-const SDKS = env("BENCH_SDKS", ALL_SDKS.join(",")).split(",").filter((s) => ALL_SDKS.includes(s));
+const SDKS = env("BENCH_SDKS", ALL_SDKS.join(","))
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const s of SDKS)
+  if (!ALL_SDKS.includes(s)) throw new Error(`BENCH_SDKS: unknown SDK ${s} (known: ${ALL_SDKS.join(", ")})`);
+// The package is only needed when SegOps is measured (xtask does not build it otherwise).
+const PKG = SDKS.includes("segops") ? env("BENCH_SEGOPS_PKG") : null;
+const MERGE = env("BENCH_MERGE", "");
+const RENDERER_CAP_MB = Math.max(256, Number(env("BENCH_RENDERER_CAP_MB", "3072")) || 3072);
 const CPU_EVENTS = 10_000;
 const NET_EVENTS = 1_000;
 /// A name no SDK writes by itself: the sink counts events by its occurrences.
@@ -38,6 +48,14 @@ const EVENT = "bench_evt_q7";
 const QUIET_MS = 6_500;
 const DELIVERY_CAP_MS = 60_000;
 const READY_TIMEOUT_MS = 20_000;
+/// A scenario that has not ended after this long is stopped (its delivery wait alone is capped at
+/// DELIVERY_CAP_MS; this also covers a page too busy to answer).
+const SCENARIO_CAP_MS = 150_000;
+/// How often the renderer's memory is sampled.
+const WATCH_MS = 200;
+/// The page prints the track() loop's time on the console as soon as the loop ends, so the figure
+/// survives a page that never returns from the task (work the SDK queued as microtasks runs first).
+const LOOP_TAG = "__bench_loop_ms ";
 
 const req = createRequire(path.join(TOOLS, "noop.js"));
 const esbuild = req("esbuild");
@@ -282,9 +300,9 @@ const ARGS = [
 
 /// Waits until the sink has `expected` events, or nothing came for QUIET_MS since the later of
 /// the last request and the end of the track() loop (now), or DELIVERY_CAP_MS passed.
-async function waitDelivery(expected, t0) {
+async function waitDelivery(expected, t0, stopped = () => false) {
   const start = Date.now();
-  while (Date.now() - start < DELIVERY_CAP_MS) {
+  while (Date.now() - start < DELIVERY_CAP_MS && !stopped()) {
     if (sink.events >= expected) return { complete: true, ms: Math.max(0, sink.lastAt - t0) };
     if (Date.now() - Math.max(sink.lastAt, start) > QUIET_MS) break;
     await sleep(50);
@@ -292,18 +310,113 @@ async function waitDelivery(expected, t0) {
   return { complete: sink.events >= expected, ms: Math.max(0, sink.lastAt - t0) };
 }
 
-async function openPage(browser, userAgent, pagesOrigin, sdk) {
-  const context = await browser.newContext({ userAgent });
-  const page = await context.newPage();
+/// The resident memory of a process, from /proc (Linux); null where that cannot be read.
+function rssOf(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/// The browser's renderer processes (the scenario's page is the only page open).
+async function rendererPids(browserCdp) {
+  try {
+    const { processInfo } = await browserCdp.send("SystemInfo.getProcessInfo");
+    return processInfo.filter((p) => p.type === "renderer").map((p) => p.id);
+  } catch {
+    return [];
+  }
+}
+
+class Stopped extends Error {}
+
+/**
+ * Runs one scenario on a fresh page in a fresh context. `body` writes its figures into `figures`
+ * as it measures them, so a page that fails later keeps what was measured before. The page is
+ * stopped (its context closed, which ends its renderer) when its renderer's resident memory
+ * passes RENDERER_CAP_MB, when it crashes, or after SCENARIO_CAP_MS. Returns the figures, with
+ * `<prefix>failure` (memory | crash | timeout | error), `<prefix>failure_detail` and
+ * `<prefix>failure_after_ms` (from the first track() call, or from the page's opening) when it
+ * failed, and `<prefix>renderer_peak_bytes`.
+ */
+async function scenario(bench, sdk, prefix, body) {
+  const { browser, browserCdp, ua, pagesOrigin } = bench;
+  const figures = {};
   const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e.message || e)));
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("Performance.enable");
-  await page.goto(`${pagesOrigin}/${sdk}.html`, { waitUntil: "load", timeout: READY_TIMEOUT_MS });
-  await page.waitForFunction(() => window.__readyAt !== null && window.__bench, null, {
-    timeout: READY_TIMEOUT_MS,
-  });
-  return { context, page, cdp, errors };
+  const opened = Date.now();
+  let loopAt = null;
+  let why = null;
+  let fail;
+  const failure = new Promise((resolve) => (fail = resolve));
+  const stop = (kind, detail) => {
+    if (why) return;
+    why = { kind, detail, at: Date.now() };
+    fail(why);
+  };
+  const guard = (p) =>
+    Promise.race([
+      p,
+      failure.then((w) => {
+        throw new Stopped(w.detail);
+      }),
+    ]);
+  let peak = null;
+  let watching = true;
+  const overrun = setTimeout(() => stop("timeout", `no end after ${SCENARIO_CAP_MS / 1000} s`), SCENARIO_CAP_MS);
+  // The renderer's resident memory, every WATCH_MS; the process list is asked for each time (the
+  // navigation to the page's origin swaps the renderer).
+  const watch = (async () => {
+    const cap = RENDERER_CAP_MB * 1024 * 1024;
+    while (watching) {
+      for (const pid of await rendererPids(browserCdp)) {
+        const rss = rssOf(pid);
+        if (rss === null) continue;
+        peak = Math.max(peak ?? 0, rss);
+        if (rss > cap && watching) stop("memory", `the renderer passed ${RENDERER_CAP_MB} MB`);
+      }
+      await sleep(WATCH_MS);
+    }
+  })();
+  let context = null;
+  try {
+    context = await browser.newContext({ userAgent: ua });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => errors.push(String(e.message || e)));
+    page.once("crash", () => stop("crash", "the page crashed"));
+    const cdp = await guard(context.newCDPSession(page));
+    await guard(cdp.send("Performance.enable"));
+    await guard(page.goto(`${pagesOrigin}/${sdk}.html`, { waitUntil: "load", timeout: READY_TIMEOUT_MS }));
+    await guard(
+      page.waitForFunction(() => window.__readyAt !== null && window.__bench, null, { timeout: READY_TIMEOUT_MS }),
+    );
+    await body({
+      page,
+      cdp,
+      guard,
+      figures,
+      loopStarts: () => (loopAt = Date.now()),
+      stopped: () => why !== null,
+    });
+  } catch (e) {
+    // A crash can reject the pending call before the crash event arrives: give it a moment.
+    if (!why && !(e instanceof Stopped)) await sleep(200);
+    if (!why) stop("error", String(e.message || e).split("\n")[0]);
+  } finally {
+    clearTimeout(overrun);
+    watching = false;
+    await context?.close().catch(() => {});
+    await watch;
+  }
+  if (why) {
+    figures[`${prefix}failure`] = why.kind;
+    figures[`${prefix}failure_detail`] = why.detail;
+    figures[`${prefix}failure_after_ms`] = why.at - (loopAt ?? opened);
+  }
+  figures[`${prefix}renderer_peak_bytes`] = peak;
+  figures.page_errors = errors.slice(0, 3);
+  return figures;
 }
 
 const metric = async (cdp, name) =>
@@ -316,74 +429,102 @@ async function heap(cdp, page) {
   return page.evaluate(() => performance.memory.usedJSHeapSize);
 }
 
+/** The track() loop, in the page: timed, its time also printed at once (LOOP_TAG). */
+function trackLoop(page, n) {
+  return page.evaluate(
+    ([n, tag]) => {
+      const props = { sku: "tee-42", price: 19.9, currency: "EUR", qty: 1 };
+      const s = performance.now();
+      for (let i = 0; i < n; i++) window.__bench.track(props);
+      const ms = performance.now() - s;
+      console.debug(tag + ms);
+      return ms;
+    },
+    [n, LOOP_TAG],
+  );
+}
+
 /** Figures 2, 3, 5, 6: a fresh page, 10,000 track() calls. */
-async function cpuRun(browser, ua, pagesOrigin, sdk) {
-  const { context, page, cdp, errors } = await openPage(browser, ua, pagesOrigin, sdk);
-  try {
-    const readyMs = await page.evaluate(() => window.__readyAt);
+function cpuRun(bench, sdk) {
+  return scenario(bench, sdk, "cpu_", async ({ page, cdp, guard, figures, loopStarts, stopped }) => {
+    figures.ready_ms = await guard(page.evaluate(() => window.__readyAt));
     await sleep(1500); // let init traffic (flags, settings, sessions) settle
-    const heapBefore = await heap(cdp, page);
-    const wasmBefore = sdk === "segops" ? await page.evaluate(() => window.__bench.wasmMemory()) : null;
-    sink.reset();
-    const taskBefore = await metric(cdp, "TaskDuration");
-    const t0 = Date.now();
-    const syncMs = await page.evaluate((n) => {
+    const heapBefore = await guard(heap(cdp, page));
+    const wasmBefore = sdk === "segops" ? await guard(page.evaluate(() => window.__bench.wasmMemory())) : null;
+    page.on("console", (m) => {
+      const t = m.text();
+      if (t.startsWith(LOOP_TAG)) figures.track_sync_us = (Number(t.slice(LOOP_TAG.length)) * 1000) / CPU_EVENTS;
+    });
+    await guard(page.evaluate(() => {
       window.__longtasks = 0;
       try {
         new PerformanceObserver((l) => {
           for (const e of l.getEntries()) window.__longtasks += e.duration;
         }).observe({ type: "longtask" });
       } catch {}
-      const props = { sku: "tee-42", price: 19.9, currency: "EUR", qty: 1 };
-      const s = performance.now();
-      for (let i = 0; i < n; i++) window.__bench.track(props);
-      return performance.now() - s;
-    }, CPU_EVENTS);
-    const delivery = await waitDelivery(CPU_EVENTS, t0);
-    const taskMs = ((await metric(cdp, "TaskDuration")) - taskBefore) * 1000;
-    const longtaskMs = await page.evaluate(() => window.__longtasks);
-    const heapAfter = await heap(cdp, page);
-    const wasmAfter = sdk === "segops" ? await page.evaluate(() => window.__bench.wasmMemory()) : null;
-    return {
-      ready_ms: readyMs,
-      track_sync_us: (syncMs * 1000) / CPU_EVENTS,
-      track_main_thread_us: (taskMs * 1000) / CPU_EVENTS,
-      longtask_ms: longtaskMs,
-      cpu_delivered_events: sink.events,
-      cpu_delivery_ms: delivery.ms,
-      heap_growth_bytes: heapAfter - heapBefore,
-      wasm_memory_bytes: wasmAfter,
-      wasm_memory_growth_bytes: wasmAfter === null ? null : wasmAfter - wasmBefore,
-      page_errors: errors.slice(0, 3),
-    };
-  } finally {
-    await context.close();
-  }
+    }));
+    sink.reset();
+    const taskBefore = await guard(metric(cdp, "TaskDuration"));
+    try {
+      const t0 = Date.now();
+      loopStarts();
+      const syncMs = await guard(trackLoop(page, CPU_EVENTS));
+      figures.track_sync_us = (syncMs * 1000) / CPU_EVENTS;
+      const delivery = await guard(waitDelivery(CPU_EVENTS, t0, stopped));
+      figures.cpu_delivery_ms = delivery.ms;
+      const taskMs = ((await guard(metric(cdp, "TaskDuration"))) - taskBefore) * 1000;
+      figures.track_main_thread_us = (taskMs * 1000) / CPU_EVENTS;
+      figures.longtask_ms = await guard(page.evaluate(() => window.__longtasks));
+      figures.heap_growth_bytes = (await guard(heap(cdp, page))) - heapBefore;
+      if (sdk === "segops") {
+        figures.wasm_memory_bytes = await guard(page.evaluate(() => window.__bench.wasmMemory()));
+        figures.wasm_memory_growth_bytes = figures.wasm_memory_bytes - wasmBefore;
+      }
+    } finally {
+      figures.cpu_delivered_events = sink.events;
+    }
+  });
 }
 
 /** Figure 4: a fresh page, 1,000 track() calls as fast as the page can make them. */
-async function netRun(browser, ua, pagesOrigin, sdk) {
-  const { context, page, errors } = await openPage(browser, ua, pagesOrigin, sdk);
-  try {
+function netRun(bench, sdk) {
+  return scenario(bench, sdk, "net_", async ({ page, guard, figures, loopStarts, stopped }) => {
     await sleep(1500);
     sink.reset();
-    const t0 = Date.now();
-    await page.evaluate((n) => {
-      const props = { sku: "tee-42", price: 19.9, currency: "EUR", qty: 1 };
-      for (let i = 0; i < n; i++) window.__bench.track(props);
-    }, NET_EVENTS);
-    const delivery = await waitDelivery(NET_EVENTS, t0);
-    return {
-      net_requests: sink.requests,
-      net_bytes: sink.bytes,
-      net_events: sink.events,
-      net_preflights: sink.preflights,
-      net_delivery_ms: delivery.ms,
-      page_errors: errors.slice(0, 3),
+    try {
+      const t0 = Date.now();
+      loopStarts();
+      await guard(trackLoop(page, NET_EVENTS));
+      const delivery = await guard(waitDelivery(NET_EVENTS, t0, stopped));
+      figures.net_delivery_ms = delivery.ms;
+    } finally {
+      // What the sink received, also when the page failed (until then).
+      Object.assign(figures, {
+        net_requests: sink.requests,
+        net_bytes: sink.bytes,
+        net_events: sink.events,
+        net_preflights: sink.preflights,
+      });
+    }
+  });
+}
+
+/** SDKs not measured in this run, taken from an earlier results file (BENCH_MERGE). */
+function merge(results) {
+  if (!MERGE) return;
+  const earlier = JSON.parse(fs.readFileSync(MERGE, "utf8"));
+  const order = Object.keys(results.sdks);
+  for (const [sdk, r] of Object.entries(earlier.sdks || {})) {
+    if (results.sdks[sdk]) continue;
+    results.sdks[sdk] = {
+      ...r,
+      pass: r.pass ?? { date: earlier.date ?? null, runs: earlier.runs ?? null, browser: earlier.browser ?? null },
     };
-  } finally {
-    await context.close();
+    order.push(sdk);
+    log(sdk, "taken from", MERGE);
   }
+  // Table order is fixed by xtask; keep the file tidy anyway.
+  results.sdks = Object.fromEntries(ALL_SDKS.filter((s) => order.includes(s)).map((s) => [s, results.sdks[s]]));
 }
 
 async function main() {
@@ -392,28 +533,46 @@ async function main() {
   const sinkOrigin = `http://127.0.0.1:${sinkServer.address().port}`;
   const pagesOrigin = `http://127.0.0.1:${pagesServer.address().port}`;
   const files = await buildPages(sinkOrigin);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    ignoreDefaultArgs: ["--enable-automation"],
-    timeout: 30_000,
-  });
-  const results = { events_cpu: CPU_EVENTS, events_net: NET_EVENTS, runs: RUNS, sdks: {} };
+  const launch = async () => {
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+      ignoreDefaultArgs: ["--enable-automation"],
+      timeout: 30_000,
+    });
+    return { browser, browserCdp: await browser.newBrowserCDPSession() };
+  };
+  const results = {
+    date: new Date().toISOString().slice(0, 10),
+    events_cpu: CPU_EVENTS,
+    events_net: NET_EVENTS,
+    runs: RUNS,
+    renderer_cap_mb: RENDERER_CAP_MB,
+    sdks: {},
+  };
+  // The browser, its CDP session, the user agent and the pages' origin: what a scenario needs.
+  let bench = { ...(await launch()), pagesOrigin };
   try {
-    const probe = await browser.newPage();
-    const ua = (await probe.evaluate(() => navigator.userAgent)).replace("HeadlessChrome", "Chrome");
+    const probe = await bench.browser.newPage();
+    bench.ua = (await probe.evaluate(() => navigator.userAgent)).replace("HeadlessChrome", "Chrome");
+    results.renderer_watch = (await rendererPids(bench.browserCdp)).some((p) => rssOf(p) !== null);
     await probe.close();
-    results.browser = browser.version();
+    results.browser = bench.browser.version();
+    if (!results.renderer_watch) log("cannot read renderer memory (/proc): no memory cap, no renderer peaks");
     for (const sdk of SDKS) results.sdks[sdk] = { files: files[sdk], runs: [] };
     for (let run = 1; run <= RUNS; run++) {
       for (const sdk of SDKS) {
         const one = { run, page_errors: [] };
         const errors = [];
-        // Each scenario on its own: one that fails (a crashed page) leaves the other's figures.
-        for (const [name, scenario] of [["1k", netRun], ["10k", cpuRun]]) {
+        // Each scenario on its own page: one that fails leaves the other's figures.
+        for (const [name, measure] of [["1k", netRun], ["10k", cpuRun]]) {
+          if (!bench.browser.isConnected()) {
+            log("the browser went away; starting a new one");
+            bench = { ...bench, ...(await launch()) };
+          }
           try {
-            const r = await scenario(browser, ua, pagesOrigin, sdk);
+            const r = await measure(bench, sdk);
             one.page_errors.push(...r.page_errors);
             Object.assign(one, { ...r, page_errors: one.page_errors });
           } catch (e) {
@@ -426,10 +585,11 @@ async function main() {
       }
     }
   } finally {
-    await browser.close().catch(() => {});
+    await bench.browser.close().catch(() => {});
     sinkServer.close();
     pagesServer.close();
   }
+  merge(results);
   fs.writeFileSync(OUT, JSON.stringify(results, null, 1) + "\n");
   log("wrote", OUT);
 }

@@ -3,11 +3,27 @@
 //! xtask builds `pkg/` (release), installs the competitors pinned in `bench/package.json` into
 //! `bench/node_modules`, and runs `bench/run.mjs` (esbuild and playwright-core from the tools
 //! folder), which bundles one "init + track" page per SDK, serves the pages and a counting sink
-//! on loopback and writes every run as JSON. xtask then prints the medians as one markdown table
-//! and writes it, with the raw runs, to `docs/benchmarks.md`.
+//! on loopback and writes every run as JSON (`bench/out/results.json`; the run before it is kept
+//! as `results.prev.json`). xtask then prints the medians as one markdown table and writes it,
+//! with footnotes for failed scenarios and the raw runs, to `docs/benchmarks.md`, and one SVG bar
+//! chart per figure to `docs/bench/` (see [`chart`]).
 //!
-//! `BENCH_RUNS` sets the runs per SDK (default 3); `BENCH_SDKS` a comma-separated subset;
-//! `BENCH_REUSE=<results.json>` renders an earlier run's results without running anything.
+//! Knobs, all optional:
+//! - `BENCH_RUNS`: runs per SDK (default 3).
+//! - `BENCH_SDKS`: a comma-separated subset (`segops,posthog,segment,amplitude,mixpanel,snowplow`);
+//!   without `segops`, `pkg/` is not built.
+//! - `BENCH_REUSE=<results.json>`: render an earlier run's results (table, report, charts)
+//!   without running anything.
+//! - `BENCH_MERGE=<results.json>`: SDKs not measured in this run are taken from that earlier file
+//!   (the report says they come from another pass).
+//! - `BENCH_REPORT=<file.md>`: write the report there instead (charts in `bench/` beside it), so
+//!   a partial run does not replace `docs/benchmarks.md`.
+//! - `BENCH_RENDERER_CAP_MB`: a page whose renderer grows past this is stopped (default 3072).
+//!
+//! A quick look at two SDKs, without touching docs/: `BENCH_RUNS=1 BENCH_SDKS=mixpanel,snowplow
+//! BENCH_REPORT=/tmp/bench/benchmarks.md cargo xtask bench` (about a minute and a half).
+
+mod chart;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,6 +37,8 @@ use crate::{pkg, setup, ui, Ctx};
 pub const BENCH_DIR: &str = "bench";
 /// The report, relative to the repository root.
 pub const REPORT: &str = "docs/benchmarks.md";
+/// The charts' folder, relative to the report's.
+pub const CHARTS: &str = "bench";
 /// The SDK every ratio is relative to.
 const BASE: &str = "segops";
 
@@ -34,11 +52,56 @@ const SDKS: &[(&str, &str)] = &[
     ("snowplow", "@snowplow/browser-tracker"),
 ];
 
-/// One column: its heading, where its value comes from, how to print it.
+/// One column: its heading, where its value comes from, how to print it, and its chart.
 struct Column {
     heading: &'static str,
     value: fn(&Json) -> Option<f64>,
     unit: Unit,
+    /// Which page measures it (a failed scenario explains a missing figure).
+    scenario: Scenario,
+    /// A SegOps-only figure (the others have none by nature, not by failure).
+    only_base: bool,
+    /// The chart's file name (without `.svg`), title and subtitle.
+    slug: &'static str,
+    title: &'static str,
+    subtitle: &'static str,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Scenario {
+    /// Sizes of the bundled files: no page.
+    Files,
+    /// The 1,000-event page (fields `net_*`).
+    Net,
+    /// The 10,000-event page (fields `cpu_*`).
+    Cpu,
+}
+
+impl Scenario {
+    /// The prefix of its `failure`, `failure_detail`, `failure_after_ms` and `renderer_peak_bytes`.
+    fn prefix(self) -> Option<&'static str> {
+        match self {
+            Scenario::Files => None,
+            Scenario::Net => Some("net_"),
+            Scenario::Cpu => Some("cpu_"),
+        }
+    }
+
+    fn events(self) -> &'static str {
+        match self {
+            Scenario::Files => "",
+            Scenario::Net => "1,000 events",
+            Scenario::Cpu => "10,000 events",
+        }
+    }
+
+    /// The field counting what the sink received on this page.
+    fn received(self) -> &'static str {
+        match self {
+            Scenario::Net => "net_events",
+            _ => "cpu_delivered_events",
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -67,56 +130,112 @@ const COLUMNS: &[Column] = &[
         heading: "download raw",
         value: |s| files_sum(s, "raw"),
         unit: Unit::Bytes,
+        scenario: Scenario::Files,
+        only_base: false,
+        slug: "download-raw",
+        title: "Download, raw",
+        subtitle: "bytes the page loads for the SDK · lower is better",
     },
     Column {
         heading: "gzip -9",
         value: |s| files_sum(s, "gzip"),
         unit: Unit::Bytes,
+        scenario: Scenario::Files,
+        only_base: false,
+        slug: "download-gzip",
+        title: "Download, gzip -9",
+        subtitle: "bytes · lower is better",
     },
     Column {
         heading: "brotli 11",
         value: |s| files_sum(s, "brotli"),
         unit: Unit::Bytes,
+        scenario: Scenario::Files,
+        only_base: false,
+        slug: "download-brotli",
+        title: "Download, brotli 11",
+        subtitle: "bytes · lower is better",
     },
     Column {
         heading: "ready",
         value: |s| median_of(s, "ready_ms"),
         unit: Unit::Ms,
+        scenario: Scenario::Cpu,
+        only_base: false,
+        slug: "ready",
+        title: "Ready",
+        subtitle: "ms from navigation start until the SDK takes events · lower is better",
     },
     Column {
         heading: "track() sync",
         value: |s| median_of(s, "track_sync_us"),
         unit: Unit::Us,
+        scenario: Scenario::Cpu,
+        only_base: false,
+        slug: "track-sync",
+        title: "track() sync",
+        subtitle: "µs per call, over 10,000 calls · lower is better",
     },
     Column {
         heading: "main thread / event",
         value: |s| median_of(s, "track_main_thread_us"),
         unit: Unit::Us,
+        scenario: Scenario::Cpu,
+        only_base: false,
+        slug: "main-thread",
+        title: "Main thread per event",
+        subtitle:
+            "µs of main-thread tasks per event, 10,000 events and their delivery · lower is better",
     },
     Column {
         heading: "requests (1k)",
         value: |s| median_of(s, "net_requests"),
         unit: Unit::Count,
+        scenario: Scenario::Net,
+        only_base: false,
+        slug: "requests-1k",
+        title: "Requests for 1,000 events",
+        subtitle: "preflights included · lower is better",
     },
     Column {
         heading: "wire bytes (1k)",
         value: |s| median_of(s, "net_bytes"),
         unit: Unit::Bytes,
+        scenario: Scenario::Net,
+        only_base: false,
+        slug: "wire-bytes-1k",
+        title: "Wire bytes for 1,000 events",
+        subtitle: "request lines, headers and bodies as received · lower is better",
     },
     Column {
         heading: "events received (1k)",
         value: |s| median_of(s, "net_events"),
         unit: Unit::Count,
+        scenario: Scenario::Net,
+        only_base: false,
+        slug: "events-received-1k",
+        title: "Events received of 1,000 sent",
+        subtitle: "higher is better",
     },
     Column {
         heading: "JS heap growth (10k)",
         value: |s| median_of(s, "heap_growth_bytes"),
         unit: Unit::Bytes,
+        scenario: Scenario::Cpu,
+        only_base: false,
+        slug: "heap-growth-10k",
+        title: "JS heap growth after 10,000 events",
+        subtitle: "bytes, after delivery and two forced GCs · lower is better",
     },
     Column {
         heading: "wasm memory (10k)",
         value: |s| median_of(s, "wasm_memory_bytes"),
         unit: Unit::Bytes,
+        scenario: Scenario::Cpu,
+        only_base: true,
+        slug: "wasm-memory-10k",
+        title: "wasm memory after 10,000 events",
+        subtitle: "bytes · SegOps only",
     },
 ];
 
@@ -165,10 +284,107 @@ pub fn ratio(v: f64, base: Option<f64>) -> Option<String> {
     })
 }
 
+/// An SDK's runs.
+fn runs_of(sdk: &Json) -> &[Json] {
+    sdk.get("runs").and_then(Json::as_array).unwrap_or(&[])
+}
+
+/// What stopped one scenario's page in one run.
+struct Failure {
+    /// memory | crash | timeout | error
+    kind: String,
+    detail: String,
+    /// From the first track() call (or the page's opening when it failed before).
+    after_ms: Option<f64>,
+    /// Events the sink had received from that page by then.
+    received: Option<f64>,
+}
+
+fn failure(run: &Json, scenario: Scenario) -> Option<Failure> {
+    let p = scenario.prefix()?;
+    let kind = run.get(&format!("{p}failure"))?.as_str()?.to_string();
+    Some(Failure {
+        kind,
+        detail: run
+            .get(&format!("{p}failure_detail"))
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_string(),
+        after_ms: num(run.get(&format!("{p}failure_after_ms"))),
+        received: num(run.get(scenario.received())),
+    })
+}
+
+impl Failure {
+    /// `its renderer passed 3,072 MB`, `the page crashed`, or what the bench said.
+    fn what(&self, results: &Json) -> String {
+        match self.kind.as_str() {
+            "memory" => match num(results.get("renderer_cap_mb")) {
+                Some(cap) => format!("its renderer passed {} MB", pkg::thousands(cap as u64)),
+                None => self.detail.clone(),
+            },
+            "crash" => "the page crashed".into(),
+            _ => self.detail.clone(),
+        }
+    }
+}
+
+/// Did any run of this SDK fail on the page that measures `scenario`?
+fn scenario_failed(sdk: &Json, scenario: Scenario) -> bool {
+    runs_of(sdk).iter().any(|r| failure(r, scenario).is_some())
+}
+
+const MARKS: &[&str] = &["¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"];
+
+/// The SDKs (keys) with a failed page in some run, in table order, each with its footnote mark.
+fn marked(results: &Json) -> Vec<(&'static str, &'static str)> {
+    let sdks = results.get("sdks");
+    SDKS.iter()
+        .filter(|(key, _)| {
+            sdks.and_then(|s| s.get(key)).is_some_and(|sdk| {
+                scenario_failed(sdk, Scenario::Net)
+                    || scenario_failed(sdk, Scenario::Cpu)
+                    || !errors_of(sdk).is_empty()
+            })
+        })
+        .zip(MARKS)
+        .map(|((key, _), mark)| (*key, *mark))
+        .collect()
+}
+
+/// The bench's own errors in an SDK's runs (a scenario it could not run at all), one per run.
+fn errors_of(sdk: &Json) -> Vec<&str> {
+    runs_of(sdk)
+        .iter()
+        .filter_map(|r| r.get("error").and_then(Json::as_str))
+        .collect()
+}
+
+fn mark_of(marks: &[(&str, &'static str)], key: &str) -> &'static str {
+    marks.iter().find(|(k, _)| *k == key).map_or("", |(_, m)| m)
+}
+
+/// One cell: the median with its ratio to SegOps, `failed` when the page that measures it failed
+/// before it, `–` when there is none.
+fn cell(c: &Column, key: &str, sdk: &Json, base: Option<&Json>) -> (Option<f64>, String) {
+    match (c.value)(sdk) {
+        None if !c.only_base && scenario_failed(sdk, c.scenario) => (None, "failed".into()),
+        None => (None, "–".into()),
+        Some(v) => {
+            let text = format_value(v, c.unit);
+            match ratio(v, base.and_then(|b| (c.value)(b))) {
+                Some(r) if key != BASE => (Some(v), format!("{text} ({r})")),
+                _ => (Some(v), text),
+            }
+        }
+    }
+}
+
 /// The medians table, each cell with its ratio to SegOps.
 pub fn table(results: &Json) -> String {
     let sdks = results.get("sdks");
     let base = sdks.and_then(|s| s.get(BASE));
+    let marks = marked(results);
     let mut out = String::from("| SDK |");
     for c in COLUMNS {
         out.push_str(&format!(" {} |", c.heading));
@@ -182,21 +398,265 @@ pub fn table(results: &Json) -> String {
         let Some(sdk) = sdks.and_then(|s| s.get(key)) else {
             continue;
         };
-        out.push_str(&format!("| {name} |"));
+        out.push_str(&format!("| {name}{} |", mark_of(&marks, key)));
         for c in COLUMNS {
-            let cell = match (c.value)(sdk) {
-                None => "–".to_string(),
-                Some(v) => {
-                    let text = format_value(v, c.unit);
-                    match ratio(v, base.and_then(|b| (c.value)(b))) {
-                        Some(r) if *key != BASE => format!("{text} ({r})"),
-                        _ => text,
-                    }
-                }
-            };
-            out.push_str(&format!(" {cell} |"));
+            out.push_str(&format!(" {} |", cell(c, key, sdk, base).1));
         }
         out.push('\n');
+    }
+    out
+}
+
+/// Why an SDK's page ran out of memory, when the bench knows (from probing its pinned version).
+const KNOWN_CAUSES: &[(&str, &str)] = &[
+    (
+        "mixpanel",
+        "Why: mixpanel-browser (batching, its default) keeps its queue in localStorage: every \
+         `track()` takes a lock made of localStorage writes polled with timers, then rewrites the \
+         whole stored queue. Chromium's renderer holds each pending localStorage write (about \
+         twice the value's size) until the browser process has applied it, and thousands of \
+         whole-queue rewrites outpace that: the renderer grows while no event is sent. It is not \
+         the V8 heap (the same happens with `--js-flags=--max-old-space-size=512`). Without the \
+         cap its page crashed the renderer in every run, after passing 9 GB.",
+    ),
+    (
+        "snowplow",
+        "Why: @snowplow/browser-tracker keeps its outgoing queue in localStorage by default and \
+         rewrites all of it after every event: up to 1,000 events (about 890 KB here) per call, \
+         so 10,000 calls in one task write about 8.5 GB, and Chromium's renderer holds each \
+         pending localStorage write (about twice the value's size) until the browser process has \
+         applied it. Without the cap its page crashed the renderer (once the whole browser) in \
+         every run. Its queue also keeps at most 1,000 events (`maxLocalStorageQueueSize`) and \
+         drops the oldest beyond that.",
+    ),
+];
+
+/// `28 s` or `28–32 s`.
+fn seconds_range(ms: &[f64]) -> Option<String> {
+    let min = ms.iter().copied().reduce(f64::min)? / 1000.0;
+    let max = ms.iter().copied().reduce(f64::max)? / 1000.0;
+    Some(if max.round() == min.round() {
+        format!("{min:.0} s")
+    } else {
+        format!("{min:.0}–{max:.0} s")
+    })
+}
+
+/// One paragraph per SDK whose page failed in some run: which page, how often, how, when, what
+/// had arrived, and the known cause.
+fn footnotes(results: &Json) -> String {
+    let sdks = results.get("sdks");
+    let mut out = String::new();
+    let mut stopped_any = false;
+    for (key, mark) in marked(results) {
+        let Some(sdk) = sdks.and_then(|s| s.get(key)) else {
+            continue;
+        };
+        let name = SDKS.iter().find(|(k, _)| *k == key).map_or(key, |(_, n)| n);
+        let runs = runs_of(sdk);
+        let mut parts: Vec<String> = Vec::new();
+        let mut out_of_memory = false;
+        for scenario in [Scenario::Net, Scenario::Cpu] {
+            let failures: Vec<Failure> = runs.iter().filter_map(|r| failure(r, scenario)).collect();
+            if failures.is_empty() {
+                continue;
+            }
+            stopped_any = true;
+            out_of_memory |= failures
+                .iter()
+                .any(|f| f.kind == "memory" || f.kind == "crash");
+            let mut whats: Vec<(String, usize)> = Vec::new();
+            for f in &failures {
+                let w = f.what(results);
+                match whats.iter_mut().find(|(x, _)| *x == w) {
+                    Some((_, n)) => *n += 1,
+                    None => whats.push((w, 1)),
+                }
+            }
+            let what = if whats.len() == 1 {
+                whats[0].0.clone()
+            } else {
+                whats
+                    .iter()
+                    .map(|(w, n)| format!("{w} ({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let after: Vec<f64> = failures.iter().filter_map(|f| f.after_ms).collect();
+            let sent = match scenario {
+                Scenario::Net => num(results.get("events_net")).unwrap_or(1000.0),
+                _ => num(results.get("events_cpu")).unwrap_or(10000.0),
+            };
+            let received = failures.iter().filter_map(|f| f.received).reduce(f64::max);
+            let mut text = format!(
+                "{}: stopped in {} of {} runs: {what}",
+                scenario.events(),
+                failures.len(),
+                runs.len()
+            );
+            if let Some(r) = seconds_range(&after) {
+                text.push_str(&format!(", {r} after the first `track()`"));
+            }
+            if let Some(got) = received {
+                text.push_str(&format!(
+                    ", with {} of {} events received by then",
+                    pkg::thousands(got as u64),
+                    pkg::thousands(sent as u64)
+                ));
+            }
+            parts.push(text);
+        }
+        let errors = errors_of(sdk);
+        if !errors.is_empty() {
+            let mut distinct: Vec<(&str, usize)> = Vec::new();
+            for e in &errors {
+                let e = e.trim();
+                match distinct.iter_mut().find(|(x, _)| *x == e) {
+                    Some((_, n)) => *n += 1,
+                    None => distinct.push((e, 1)),
+                }
+            }
+            let list: Vec<String> = distinct
+                .iter()
+                .map(|(e, n)| {
+                    let e = e.replace('|', "\\|");
+                    if *n > 1 {
+                        format!("`{e}` ({n} runs)")
+                    } else {
+                        format!("`{e}`")
+                    }
+                })
+                .collect();
+            parts.push(format!(
+                "errors in {} of {} runs: {}",
+                errors.len(),
+                runs.len(),
+                list.join(", ")
+            ));
+        }
+        out.push_str(&format!("{mark} **{name}**: {}.", parts.join("; ")));
+        if out_of_memory {
+            if let Some((_, why)) = KNOWN_CAUSES.iter().find(|(k, _)| *k == key) {
+                out.push(' ');
+                out.push_str(why);
+            }
+            let peak = |s: &Json| median_of(s, "net_renderer_peak_bytes");
+            if let Some(p) = peak(sdk) {
+                let mb = |b: f64| pkg::thousands((b / 1048576.0).round() as u64);
+                out.push_str(&format!(
+                    " Its 1,000-event page peaked at {} MB of renderer memory",
+                    mb(p)
+                ));
+                match sdks.and_then(|s| s.get(BASE)).and_then(peak) {
+                    Some(b) if key != BASE => {
+                        out.push_str(&format!(" (@segops/sdk: {} MB).", mb(b)))
+                    }
+                    _ => out.push('.'),
+                }
+            }
+        }
+        out.push_str("\n\n");
+    }
+    if stopped_any {
+        out.push_str(
+            "A stopped page keeps the figures measured before it stopped (the `track()` loop's \
+             time is sent out as soon as the loop ends); the ones it never reached say \"failed\".\n\n",
+        );
+    }
+    out
+}
+
+/// SDKs measured in another pass (`BENCH_MERGE` records it as `pass`): said under the table.
+fn passes(results: &Json) -> String {
+    let sdks = results.get("sdks");
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for (key, name) in SDKS {
+        let Some(pass) = sdks.and_then(|s| s.get(key)).and_then(|s| s.get("pass")) else {
+            continue;
+        };
+        let date = pass
+            .get("date")
+            .and_then(Json::as_str)
+            .unwrap_or("an unknown date");
+        let runs = num(pass.get("runs")).map_or("?".into(), |r| format!("{r:.0}"));
+        let browser = pass.get("browser").and_then(Json::as_str).unwrap_or("?");
+        let what = format!("{date}, {runs} run(s), Chromium {browser}");
+        match groups.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((what, vec![name])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(what, names)| {
+            format!(
+                "The {} row(s) come from a separate pass ({what}), not interleaved with the \
+                 others.\n\n",
+                names.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// One chart per figure that at least two SDKs have (a figure or a failure).
+fn charts(results: &Json) -> Vec<(&'static Column, String)> {
+    let sdks = results.get("sdks");
+    let base = sdks.and_then(|s| s.get(BASE));
+    let marks = marked(results);
+    let runs = num(results.get("runs")).unwrap_or(0.0);
+    let mut out = Vec::new();
+    for c in COLUMNS {
+        let mut bars = Vec::new();
+        let mut used: Vec<&str> = Vec::new();
+        for (key, name) in SDKS {
+            let Some(sdk) = sdks.and_then(|s| s.get(key)) else {
+                continue;
+            };
+            let (value, text) = cell(c, key, sdk, base);
+            let mark = mark_of(&marks, key);
+            let label = match value {
+                Some(_) => text,
+                None if text == "failed" => {
+                    let why = runs_of(sdk)
+                        .iter()
+                        .find_map(|r| failure(r, c.scenario))
+                        .map(|f| f.what(results))
+                        .unwrap_or_default();
+                    format!("failed: {why}")
+                }
+                None if !c.only_base && !errors_of(sdk).is_empty() => {
+                    "no figure: the bench hit an error".into()
+                }
+                None => continue,
+            };
+            if !mark.is_empty() {
+                used.push(mark);
+            }
+            bars.push(chart::Bar {
+                name: format!("{name}{mark}"),
+                value,
+                label,
+                highlight: *key == BASE,
+            });
+        }
+        if bars.len() < 2 {
+            continue;
+        }
+        let mut notes = Vec::new();
+        if !used.is_empty() {
+            notes.push(format!(
+                "{}: see the footnotes under the table in docs/benchmarks.md",
+                used.join(" ")
+            ));
+        }
+        let svg = chart::svg(&chart::Chart {
+            title: c.title.into(),
+            subtitle: format!("{} · medians of {runs:.0} run(s)", c.subtitle),
+            bars,
+            notes,
+            tick: chart::compact,
+        });
+        out.push((c, svg));
     }
     out
 }
@@ -218,6 +678,8 @@ fn raw_runs(results: &Json) -> String {
         "net_bytes",
         "net_events",
         "net_delivery_ms",
+        "net_renderer_peak_bytes",
+        "cpu_renderer_peak_bytes",
     ];
     let mut out = String::from("| SDK | run |");
     for f in FIELDS {
@@ -249,6 +711,14 @@ fn raw_runs(results: &Json) -> String {
                 out.push_str(&format!(" {cell} |"));
             }
             let mut notes: Vec<String> = Vec::new();
+            for (label, scenario) in [("1k", Scenario::Net), ("10k", Scenario::Cpu)] {
+                if let Some(f) = failure(r, scenario) {
+                    let after = f
+                        .after_ms
+                        .map_or(String::new(), |ms| format!(" after {:.1} s", ms / 1000.0));
+                    notes.push(format!("{label}: stopped{after}: {}", f.what(results)));
+                }
+            }
             if let Some(e) = r.get("error").and_then(Json::as_str) {
                 notes.push(format!("error: {e}"));
             }
@@ -293,7 +763,18 @@ fn file_sizes(results: &Json) -> String {
     out
 }
 
-const METHOD: &str = "\
+/// How it is measured (the memory cap and the charts' folder filled in).
+fn method(results: &Json) -> String {
+    let cap = match num(results.get("renderer_cap_mb")) {
+        Some(mb) => format!("{} MB (`BENCH_RENDERER_CAP_MB`)", pkg::thousands(mb as u64)),
+        None => "the memory cap (`BENCH_RENDERER_CAP_MB`)".into(),
+    };
+    let watch = match results.get("renderer_watch") {
+        Some(Json::Bool(false)) => "not in this run: /proc was not readable, so no cap applied",
+        _ => "from Linux `/proc`; elsewhere there is no cap",
+    };
+    format!(
+        "\
 ## How it is measured
 
 `cargo xtask bench` builds `pkg/` (release), installs the competitors at the versions pinned in
@@ -309,8 +790,8 @@ unique event name in the decoded bodies: gzip, form `data=` and base64 undone). 
 its defaults except the address of its API (Segment's CDN settings are given inline, with the
 Segment.io destination at the sink). Headless Chromium (playwright-core) runs with every host
 name mapped to an instant failure, `--disable-blink-features=AutomationControlled`, without
-`--enable-automation`, and a user agent without `Headless`; each run is a fresh browser
-context; SDKs are interleaved within each run.
+`--enable-automation`, and a user agent without `Headless`; each scenario below is a fresh page
+in a fresh browser context; SDKs are interleaved within each run.
 
 - **download**: the bytes of the files the page loads for the SDK (bundle, plus the `.wasm` for
   SegOps), raw, gzip -9 and brotli 11. Code an SDK would fetch later from its CDN is not
@@ -330,10 +811,25 @@ context; SDKs are interleaved within each run.
   after two forced GCs) after the 10,000 events and their delivery, minus before.
 - **wasm memory (10k)**: SegOps only: the wasm `memory.buffer.byteLength` after the 10,000 events
   (the raw runs have its growth).
-";
 
-/// The whole report.
-pub fn report(results: &Json) -> String {
+**Stopped pages.** The raw runs have each page's peak renderer memory (`net_renderer_peak_bytes`,
+`cpu_renderer_peak_bytes`: the renderer process's resident memory, read every 200 ms, Chromium's
+own baseline of about 150 MB included; {watch}). A page is stopped (its context closed) when it
+crashes, when it has not finished after 150 s, or when its renderer passes {cap}. The figures it measured until then are kept (the page prints the `track()` loop's
+time on the console as soon as the loop ends, so the figure survives an SDK whose queued work
+never lets that task end); the others say \"failed\", and a footnote under the table says what
+happened, how often, and what had arrived by then. The cap bounds what a failing page takes
+from the machine; without it such a page grows until its renderer crashes.
+
+**Charts** (`{CHARTS}/<figure>.svg` beside this file): one per figure that at least two SDKs
+have, from the same medians, @segops/sdk highlighted, with a logarithmic axis (said under the
+title) when the values span more than 100×.
+"
+    )
+}
+
+/// The whole report; `charts` are the chart files written beside it (figure, relative path).
+fn report(results: &Json, charts: &[(&Column, String)]) -> String {
     let runs = num(results.get("runs")).unwrap_or(0.0);
     let browser = results.get("browser").and_then(Json::as_str).unwrap_or("?");
     let mut out = format!(
@@ -343,7 +839,15 @@ pub fn report(results: &Json) -> String {
     );
     out.push_str(&table(results));
     out.push('\n');
-    out.push_str(METHOD);
+    out.push_str(&footnotes(results));
+    out.push_str(&passes(results));
+    if !charts.is_empty() {
+        out.push_str("## Charts\n\n");
+        for (c, path) in charts {
+            out.push_str(&format!("![{}]({path})\n\n", c.title));
+        }
+    }
+    out.push_str(&method(results));
     out.push_str("\n## Files\n\n");
     out.push_str(&file_sizes(results));
     out.push_str("\n## Raw runs\n\n");
@@ -401,36 +905,106 @@ pub fn run(ctx: &Ctx) -> bool {
     }
 }
 
+/// A path from the environment, relative to the current folder.
+fn env_path(name: &str) -> Option<PathBuf> {
+    let p = std::env::var_os(name).filter(|p| !p.is_empty())?;
+    Some(
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&p))
+            .unwrap_or_else(|_| PathBuf::from(p)),
+    )
+}
+
+/// `BENCH_SDKS`, checked: every name must be one the bench knows; unset means all.
+fn parse_sdks(list: Option<&str>) -> Result<Vec<&'static str>, String> {
+    let Some(list) = list else {
+        return Ok(SDKS.iter().map(|(k, _)| *k).collect());
+    };
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match SDKS.iter().find(|(k, _)| *k == name) {
+            Some((k, _)) => out.push(*k),
+            None => {
+                let known: Vec<&str> = SDKS.iter().map(|(k, _)| *k).collect();
+                return Err(format!(
+                    "BENCH_SDKS: unknown SDK {name} (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("BENCH_SDKS names no SDK".into());
+    }
+    Ok(out)
+}
+
+/// Writes the charts into `dir` (its old `.svg` files removed first); returns each chart's figure
+/// and its path relative to the report.
+fn write_charts(results: &Json, dir: &Path) -> Result<Vec<(&'static Column, String)>, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let old = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in old.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "svg") {
+            fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let mut out = Vec::new();
+    for (c, svg) in charts(results) {
+        let path = dir.join(format!("{}.svg", c.slug));
+        fs::write(&path, svg).map_err(|e| format!("{}: {e}", path.display()))?;
+        out.push((c, format!("{CHARTS}/{}.svg", c.slug)));
+    }
+    Ok(out)
+}
+
 fn run_inner(ctx: &Ctx) -> Result<(), String> {
     let dir = ctx.root.join(BENCH_DIR);
-    let results_path = match std::env::var_os("BENCH_REUSE") {
-        Some(p) if !p.is_empty() => {
+    let results_path = match env_path("BENCH_REUSE") {
+        Some(p) => {
             ui::step("bench", "BENCH_REUSE set: rendering earlier results");
-            PathBuf::from(p)
+            p
         }
-        _ => measure(ctx, &dir)?,
+        None => measure(
+            ctx,
+            &dir,
+            &parse_sdks(std::env::var("BENCH_SDKS").ok().as_deref())?,
+        )?,
     };
     let text = fs::read_to_string(&results_path)
         .map_err(|e| format!("{}: {e}", results_path.display()))?;
     let results = json::parse(&text)?;
     ui::heading("bench results (medians)");
     println!("{}", table(&results));
-    let report_path = ctx.root.join(REPORT);
-    fs::write(&report_path, report(&results))
+    print!("{}", footnotes(&results));
+    let report_path = env_path("BENCH_REPORT").unwrap_or_else(|| ctx.root.join(REPORT));
+    let report_dir = report_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let charts_dir = report_dir.join(CHARTS);
+    let charts = write_charts(&results, &charts_dir)?;
+    ui::step(
+        "bench",
+        format!("wrote {} charts to {}", charts.len(), charts_dir.display()),
+    );
+    fs::write(&report_path, report(&results, &charts))
         .map_err(|e| format!("{}: {e}", report_path.display()))?;
-    ui::step("bench", format!("wrote {REPORT}"));
+    ui::step("bench", format!("wrote {}", report_path.display()));
     Ok(())
 }
 
-fn measure(ctx: &Ctx, dir: &Path) -> Result<PathBuf, String> {
+fn measure(ctx: &Ctx, dir: &Path, sdks: &[&str]) -> Result<PathBuf, String> {
     let tools = setup::setup(ctx, setup::Needs::All);
     let chromium = std::env::var_os("SEGOPS_CHROMIUM")
         .map(PathBuf::from)
         .or(tools.chromium.clone())
         .ok_or("no Chromium; fix the setup problems above")?;
     let node_modules = setup::tools_dir().join("node_modules");
+    let with_segops = sdks.contains(&BASE);
     if tools.node.is_none()
-        || tools.wasm_pack.is_none()
+        || (with_segops && tools.wasm_pack.is_none())
         || !tools.has_npm("esbuild")
         || !tools.playwright_core
     {
@@ -439,21 +1013,35 @@ fn measure(ctx: &Ctx, dir: &Path) -> Result<PathBuf, String> {
                 .into(),
         );
     }
-    let pkg_dir = pkg::Builds::default().package(ctx)?;
+    let pkg_dir = if with_segops {
+        Some(pkg::Builds::default().package(ctx)?)
+    } else {
+        ui::step("bench", "BENCH_SDKS without segops: pkg/ not built");
+        None
+    };
     ui::heading("bench: competitor SDKs");
     npm_install(dir)?;
     ui::heading("bench: headless Chromium");
     let out_dir = dir.join("out");
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let results = out_dir.join("results.json");
-    let _ = fs::remove_file(&results);
+    if results.is_file() {
+        let prev = out_dir.join("results.prev.json");
+        fs::rename(&results, &prev).map_err(|e| format!("{}: {e}", prev.display()))?;
+    }
     let mut cmd = Command::new("node");
     cmd.arg(dir.join("run.mjs"))
         .current_dir(dir)
         .env("BENCH_TOOLS_NODE_MODULES", &node_modules)
-        .env("BENCH_SEGOPS_PKG", &pkg_dir)
+        .env("BENCH_SDKS", sdks.join(","))
         .env("BENCH_CHROMIUM", &chromium)
         .env("BENCH_OUT", &results);
+    if let Some(p) = &pkg_dir {
+        cmd.env("BENCH_SEGOPS_PKG", p);
+    }
+    if let Some(p) = env_path("BENCH_MERGE") {
+        cmd.env("BENCH_MERGE", p);
+    }
     crate::proc::die_with_parent(&mut cmd);
     let out = run_tee(&mut cmd);
     if !out.success() || !results.is_file() {
@@ -494,11 +1082,148 @@ mod tests {
         let t = table(&results);
         assert!(t.contains("| @segops/sdk | 100 | 50 | 40 | 15 ms |"), "{t}");
         assert!(
-            t.contains("| posthog-js | 300 (3.00×) | 100 (2.00×) |"),
+            t.contains("| posthog-js¹ | 300 (3.00×) | 100 (2.00×) |"),
             "{t}"
         );
         assert!(t.contains("30 ms (2.00×)"), "{t}");
-        let r = report(&results);
+        let r = report(&results, &[]);
         assert!(r.contains("error: boom"), "{r}");
+        // The bench's own errors get a footnote too, without the stopped-page sentence.
+        let f = footnotes(&results);
+        assert_eq!(f, "¹ **posthog-js**: errors in 1 of 2 runs: `boom`.\n\n");
+        let charts = charts(&results);
+        let (_, sync) = charts
+            .iter()
+            .find(|(c, _)| c.slug == "events-received-1k")
+            .unwrap();
+        assert!(
+            sync.contains(">no figure: the bench hit an error</text>"),
+            "{sync}"
+        );
+    }
+
+    /// Two SDKs; the second's 10,000-event page ran out of memory in both runs, after measuring
+    /// ready and track() sync.
+    fn failed_results() -> Json {
+        json::parse(
+            r#"{"runs":2,"browser":"1","renderer_cap_mb":3072,"events_cpu":10000,"events_net":1000,
+              "sdks":{
+              "segops":{"files":[{"name":"a.wasm","raw":100,"gzip":50,"brotli":40}],
+                        "runs":[{"run":1,"ready_ms":10,"track_sync_us":10,"heap_growth_bytes":1000,
+                                 "wasm_memory_bytes":5000,"net_events":1000,
+                                 "net_renderer_peak_bytes":167772160},
+                                {"run":2,"ready_ms":10,"track_sync_us":10,"heap_growth_bytes":1000,
+                                 "wasm_memory_bytes":5000,"net_events":1000}]},
+              "snowplow":{"files":[{"name":"s.js","raw":50,"gzip":20,"brotli":10}],
+                        "runs":[{"run":1,"ready_ms":20,"track_sync_us":500,"net_events":1000,
+                                 "net_renderer_peak_bytes":1468006400,
+                                 "cpu_failure":"memory","cpu_failure_detail":"the renderer passed 3072 MB",
+                                 "cpu_failure_after_ms":28100,"cpu_delivered_events":0},
+                                {"run":2,"ready_ms":20,"track_sync_us":400,"net_events":1000,
+                                 "cpu_failure":"memory","cpu_failure_detail":"the renderer passed 3072 MB",
+                                 "cpu_failure_after_ms":31900,"cpu_delivered_events":12}],
+                        "pass":{"date":"2026-11-24","runs":2,"browser":"1"}}}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn failed_pages_are_marked_and_explained() {
+        let results = failed_results();
+        let t = table(&results);
+        // Figures measured before the page was stopped are kept; the rest say failed; wasm
+        // memory is SegOps-only, not a failure.
+        assert!(
+            t.contains(
+                "| @snowplow/browser-tracker¹ | 50 (0.50×) | 20 (0.40×) | 10 (0.25×) | 20 ms (2.00×) \
+                 | 450 µs (45×) | failed | – | – | 1,000 (1.00×) | failed | – |\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("| @segops/sdk | 100 |"), "{t}");
+        let f = footnotes(&results);
+        assert!(
+            f.starts_with(
+                "¹ **@snowplow/browser-tracker**: 10,000 events: stopped in 2 of 2 runs: its \
+                 renderer passed 3,072 MB, 28–32 s after the first `track()`, with 12 of 10,000 \
+                 events received by then. Why: @snowplow/browser-tracker keeps"
+            ),
+            "{f}"
+        );
+        assert!(
+            f.contains(
+                "beyond that. Its 1,000-event page peaked at 1,400 MB of renderer memory \
+                 (@segops/sdk: 160 MB).\n\n"
+            ),
+            "{f}"
+        );
+        let r = report(&results, &[]);
+        assert!(
+            r.contains("10k: stopped after 28.1 s: its renderer passed 3,072 MB"),
+            "{r}"
+        );
+        assert!(r.contains("The @snowplow/browser-tracker row(s) come from a separate pass (2026-11-24, 2 run(s), Chromium 1), not interleaved"), "{r}");
+        assert!(
+            r.contains("its renderer passes 3,072 MB (`BENCH_RENDERER_CAP_MB`)"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn a_chart_per_shared_figure() {
+        let results = failed_results();
+        let charts = charts(&results);
+        let slugs: Vec<&str> = charts.iter().map(|(c, _)| c.slug).collect();
+        // Figures at least two SDKs have (a value or a failure): not the SegOps-only wasm memory,
+        // nor main thread (only Snowplow's failure; SegOps has no figure in this fixture).
+        assert_eq!(
+            slugs,
+            vec![
+                "download-raw",
+                "download-gzip",
+                "download-brotli",
+                "ready",
+                "track-sync",
+                "events-received-1k",
+                "heap-growth-10k",
+            ],
+            "{slugs:?}"
+        );
+        let (_, heap) = charts
+            .iter()
+            .find(|(c, _)| c.slug == "heap-growth-10k")
+            .unwrap();
+        assert!(
+            heap.contains("failed: its renderer passed 3,072 MB"),
+            "{heap}"
+        );
+        assert!(heap.contains("@snowplow/browser-tracker¹"), "{heap}");
+        assert!(heap.contains("¹: see the footnotes"), "{heap}");
+        let (_, sync) = charts.iter().find(|(c, _)| c.slug == "track-sync").unwrap();
+        assert!(sync.contains("450 µs (45×)"), "{sync}");
+        assert!(!sync.contains("log scale"), "{sync}");
+        let dir = std::env::temp_dir().join(format!("xtask-bench-charts-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("stale.svg"), "old").unwrap();
+        let written = write_charts(&results, &dir).unwrap();
+        assert_eq!(written.len(), 7);
+        assert!(!dir.join("stale.svg").exists());
+        assert!(dir.join("ready.svg").is_file());
+        let r = report(&results, &written);
+        assert!(r.contains("![Ready](bench/ready.svg)"), "{r}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sdk_selection() {
+        assert_eq!(parse_sdks(None).unwrap().len(), SDKS.len());
+        assert_eq!(
+            parse_sdks(Some("mixpanel, snowplow")).unwrap(),
+            vec!["mixpanel", "snowplow"]
+        );
+        assert!(parse_sdks(Some("mixpanel,rudderstack"))
+            .unwrap_err()
+            .contains("unknown SDK rudderstack"));
+        assert!(parse_sdks(Some(",")).is_err());
     }
 }
