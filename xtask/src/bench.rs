@@ -21,7 +21,7 @@
 //! - `BENCH_RENDERER_CAP_MB`: a page whose renderer grows past this is stopped (default 3072).
 //!
 //! A quick look at two SDKs, without touching docs/: `BENCH_RUNS=1 BENCH_SDKS=mixpanel,snowplow
-//! BENCH_REPORT=/tmp/bench/benchmarks.md cargo xtask bench` (about a minute and a half).
+//! BENCH_REPORT=target/bench-quick/benchmarks.md cargo xtask bench` (about two minutes).
 
 mod chart;
 
