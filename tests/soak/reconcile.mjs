@@ -52,8 +52,7 @@ export function acceptedOf(records) {
 
 // Stored events against accepted ones: lost, stored twice, unexpected, identities.
 // `whoFor(seq)` is the identity the event was recorded under ("anon" or a user id).
-// `knownLoss(seq)` (optional) says a lost event is explained by a known SDK bug, `knownBug`.
-export function checkStored(c, { records, events, whoFor, run, expectN, knownLoss, knownBug }) {
+export function checkStored(c, { records, events, whoFor, run, expectN }) {
   const acc = acceptedOf(records);
   const mine = events.filter((e) => (e.properties?.run ?? e.traits?.run) === run);
   c.add(
@@ -73,12 +72,7 @@ export function checkStored(c, { records, events, whoFor, run, expectN, knownLos
   const twice = [...bySeq].filter(([, l]) => l.length > 1).map(([s]) => s);
   const unexpected = [...bySeq.keys()].filter((s) => !acc.seqs.has(s));
   const ids = new Set(mine.map((e) => e.message_id));
-  const explained = knownLoss ? lost.filter(knownLoss) : [];
-  const unexplained = lost.filter((s) => !explained.includes(s));
-  c.add("zero lost", unexplained.length === 0, unexplained.length ? `lost: ${sample(unexplained)}` : `${bySeq.size} distinct events stored`);
-  if (knownLoss) {
-    c.known(knownBug, "zero lost among events recorded while hidden just before a reload", explained.length === 0, explained.length ? `lost: ${sample(explained)}` : "none lost");
-  }
+  c.add("zero lost", lost.length === 0, lost.length ? `lost: ${sample(lost)}` : `${bySeq.size} distinct events stored`);
   c.add(
     "zero stored twice",
     twice.length === 0 && ids.size === mine.length && unexpected.length === 0,
@@ -99,7 +93,7 @@ export function checkStored(c, { records, events, whoFor, run, expectN, knownLos
       ? `wrong: ${wrong.slice(0, 3).map((e) => `seq ${seqOf(e)} as ${e.user_id}/${e.anonymous_id}, expected ${whoFor(seqOf(e))}`).join("; ")}`
       : `${new Set(mine.map((e) => e.user_id ?? "anon")).size} identities`,
   );
-  return { accepted: acc.seqs.size, stored: bySeq.size, rows: mine.length, lost: lost.length, lostKnown: explained.length, twice: twice.length, lostSeqs: lost };
+  return { accepted: acc.seqs.size, stored: bySeq.size, rows: mine.length, lost: lost.length, twice: twice.length, lostSeqs: lost };
 }
 
 // Sums of the SDK's stats() over instances.
