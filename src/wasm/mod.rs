@@ -74,6 +74,14 @@ extern "C" {
     fn take_saved(prefix: &str, own_key: &str) -> Promise;
     #[wasm_bindgen(js_name = globalPrivacyControl)]
     fn global_privacy_control() -> bool;
+    #[wasm_bindgen(js_name = isArray)]
+    fn is_array(v: &JsValue) -> bool;
+    #[wasm_bindgen(js_name = dateTime)]
+    fn date_time(v: &JsValue) -> Option<f64>;
+    #[wasm_bindgen(js_name = isPromise)]
+    fn is_promise(v: &JsValue) -> bool;
+    #[wasm_bindgen(catch, js_name = arrayItems)]
+    fn array_items(v: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = clearStored)]
     fn clear_stored(anonymous_id_key: &str, prefix: &str);
     #[wasm_bindgen(js_name = callHook)]
@@ -452,7 +460,7 @@ fn describe(v: &JsValue) -> &'static str {
         "null"
     } else if v.is_undefined() {
         "undefined"
-    } else if Array::is_array(v) {
+    } else if is_array(v) {
         "an array"
     } else if v.is_string() {
         "a string"
@@ -479,8 +487,17 @@ fn expected(what: &str, got: &JsValue) -> String {
 
 /// Own string keys of an object; every one must be in `allowed`.
 fn check_keys(obj: &JsValue, allowed: &[&str], prefix: &str, as_config: bool) -> Result<(), Error> {
-    let keys = Reflect::own_keys(obj.unchecked_ref::<Object>())
-        .map_err(|_| Error::argument(prefix.trim_end_matches('.'), "its keys could not be read"))?;
+    let keys = Reflect::own_keys(obj.unchecked_ref::<Object>()).map_err(|_| {
+        let whole = prefix.trim_end_matches('.');
+        if as_config {
+            Error::config(
+                if whole.is_empty() { "(config)" } else { whole },
+                "its keys could not be read",
+            )
+        } else {
+            Error::argument(whole, "its keys could not be read")
+        }
+    })?;
     for key in keys.iter() {
         let Some(k) = key.as_string() else { continue };
         if !allowed.contains(&k.as_str()) {
@@ -575,7 +592,7 @@ struct ConfigExtras {
 }
 
 fn read_config(cfg: &JsValue) -> Result<(ConfigInput, ConfigExtras), Error> {
-    if !cfg.is_object() || Array::is_array(cfg) {
+    if !cfg.is_object() || is_array(cfg) {
         return Err(Error::config(
             "(config)",
             &expected("an object such as { apiUrl, apiKey }", cfg),
@@ -661,20 +678,24 @@ fn read_ai_providers(v: &JsValue) -> Result<Vec<CustomProvider>, Error> {
     if v.is_undefined() {
         return Ok(Vec::new());
     }
-    let list = v.dyn_ref::<Array>().ok_or_else(|| {
-        Error::config(
+    if !is_array(v) {
+        return Err(Error::config(
             "aiProviders",
             &expected("an array of { name, hosts, pathPrefix?, utmSources? }", v),
-        )
-    })?;
+        ));
+    }
+    let list =
+        array_items(v).map_err(|_| Error::config("aiProviders", "its items could not be read"))?;
     let strings = |item: &JsValue, key: &str, field: &str| -> Result<Vec<String>, Error> {
         let v = get(item, key, field, true)?;
         if v.is_undefined() {
             return Ok(Vec::new());
         }
-        let arr = v
-            .dyn_ref::<Array>()
-            .ok_or_else(|| Error::config(field, &expected("an array of strings", &v)))?;
+        if !is_array(&v) {
+            return Err(Error::config(field, &expected("an array of strings", &v)));
+        }
+        let arr =
+            array_items(&v).map_err(|_| Error::config(field, "its items could not be read"))?;
         arr.iter()
             .map(|s| {
                 s.as_string()
@@ -755,8 +776,8 @@ fn timestamp_field(obj: &JsValue, prefix: &str) -> Result<Option<String>, Error>
         return Ok(None);
     }
     let exp = "expected a Date, epoch milliseconds, or an RFC 3339 string";
-    let ms = if let Some(d) = v.dyn_ref::<js_sys::Date>() {
-        d.get_time()
+    let ms = if let Some(t) = date_time(&v) {
+        t
     } else if let Some(n) = v.as_f64() {
         n
     } else if let Some(s) = v.as_string() {
@@ -778,7 +799,7 @@ fn arg_object(arg: &JsValue, call: &str, required: bool) -> Result<Option<JsValu
     if (arg.is_undefined() || arg.is_null()) && !required {
         return Ok(None);
     }
-    if !arg.is_object() || Array::is_array(arg) || arg.is_function() {
+    if !arg.is_object() || is_array(arg) || arg.is_function() {
         return Err(Error::argument(call, &expected("an object", arg)));
     }
     Ok(Some(arg.clone()))
@@ -1616,7 +1637,7 @@ fn read_hook_event(v: &JsValue, original: &EventInput) -> Result<EventInput, Err
             "returned undefined; return the event (edited or not), or null to drop it",
         ));
     }
-    if v.dyn_ref::<Promise>().is_some() {
+    if is_promise(v) {
         return Err(Error::argument(
             CALL,
             "returned a Promise; beforeSend must return the event synchronously",
@@ -1955,8 +1976,8 @@ fn sign_user_id_inner(args: &JsValue) -> Result<JsValue, Error> {
     let now_v = get(&args, "now", "signUserId.now", false)?;
     let now_ms = if now_v.is_undefined() {
         now()
-    } else if let Some(d) = now_v.dyn_ref::<js_sys::Date>() {
-        d.get_time()
+    } else if let Some(t) = date_time(&now_v) {
+        t
     } else {
         now_v.as_f64().ok_or_else(|| {
             Error::argument(

@@ -69,8 +69,8 @@ export function send(url, authorization, body, keepalive, timeoutMs) {
 // JSON.stringify does.
 export function toJson(value) {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "object" || Array.isArray(value)) {
-    throw "expected an object, got " + (Array.isArray(value) ? "an array" : typeof value);
+  if (typeof value !== "object" || isArray(value)) {
+    throw "expected an object, got " + (isArray(value) ? "an array" : typeof value);
   }
   let bad = null;
   let text;
@@ -89,7 +89,31 @@ export function toJson(value) {
     if (e instanceof TypeError && /circular|cyclic/i.test(e.message)) throw "contains a cycle, which JSON cannot carry";
     throw "could not be serialized: " + ((e && e.message) || e);
   }
+  // A Date, a boxed string or an object whose toJSON() returns something else is an object
+  // to typeof, but not in JSON.
+  if (typeof text !== "string" || text.charCodeAt(0) !== 123) {
+    throw "expected an object whose JSON form is an object (not a Date, a boxed primitive, or a toJSON() that returns something else)";
+  }
   return text;
+}
+
+// Type tests that never throw: Array.isArray and instanceof throw on a revoked Proxy, and the
+// Rust edge must never see an exception it did not ask for.
+export function isArray(v) {
+  try { return Array.isArray(v); } catch { return false; }
+}
+
+export function dateTime(v) {
+  try { return v instanceof Date ? v.getTime() : undefined; } catch { return undefined; }
+}
+
+export function isPromise(v) {
+  try { return v instanceof Promise; } catch { return false; }
+}
+
+// A real array with the items of `v` (an array or a Proxy of one); throws what its traps throw.
+export function arrayItems(v) {
+  return Array.prototype.slice.call(v);
 }
 
 // Page context for each event: {"page":{url,path,search,title,referrer}} as JSON, cached until
