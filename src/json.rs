@@ -66,30 +66,19 @@ impl Num {
     /// The integer value, or Err(true) for a positive integer over u64::MAX, Err(false) for
     /// anything else that is not an integer from 0 to u64::MAX.
     fn integer(&self) -> Result<u64, bool> {
-        let text = self.0.as_str();
-        let (negative, text) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
-        let (mantissa, exp) = match text.find(['e', 'E']) {
-            Some(i) => (&text[..i], text[i + 1..].trim_start_matches('+')),
-            None => (text, "0"),
-        };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        let (exp_negative, exp_digits) = match exp.strip_prefix('-') {
-            Some(e) => (true, e),
-            None => (false, exp),
-        };
-        let mut exp_abs: i32 = 0;
-        for d in exp_digits.bytes() {
-            // Past a million the value is 0 (all digits zero), a fraction, or far too large.
-            exp_abs = (exp_abs * 10 + i32::from(d.wrapping_sub(b'0'))).min(1_000_000);
-        }
-        let exp = if exp_negative { -exp_abs } else { exp_abs };
+        let Parts {
+            negative,
+            int,
+            frac,
+            exp,
+        } = Parts::of(&self.0);
         // value = digits x 10^shift, digits without leading zeros.
-        let digits_all = || int.bytes().chain(frac.bytes());
-        let mut digits: Vec<u8> = digits_all().skip_while(|&d| d == b'0').collect();
-        let mut shift = exp - frac.len() as i32;
+        let mut digits: Vec<u8> = int
+            .bytes()
+            .chain(frac.bytes())
+            .skip_while(|&d| d == b'0')
+            .collect();
+        let mut shift = exp - frac.len() as i64;
         while shift < 0 {
             match digits.last() {
                 Some(b'0') => {
@@ -106,7 +95,7 @@ impl Num {
         if negative {
             return Err(false);
         }
-        if digits.len() as i64 + i64::from(shift.max(0)) > 20 {
+        if digits.len() as i64 + shift.max(0) > 20 {
             return Err(true);
         }
         let mut n: u64 = 0;
@@ -127,23 +116,7 @@ impl Num {
     /// an error or Infinity), from its decimal exponent: values from 1.8e308 up. Numbers
     /// between f64::MAX and 1.8e308 that round to infinity are let through.
     fn overflows(text: &str) -> bool {
-        let text = text.trim_start_matches('-');
-        let (mantissa, exp) = match text.find(['e', 'E']) {
-            Some(i) => (&text[..i], text[i + 1..].trim_start_matches('+')),
-            None => (text, "0"),
-        };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        let (exp_negative, exp_digits) = match exp.strip_prefix('-') {
-            Some(e) => (true, e),
-            None => (false, exp),
-        };
-        let mut exp: i64 = 0;
-        for d in exp_digits.bytes() {
-            exp = (exp * 10 + i64::from(d.wrapping_sub(b'0'))).min(1 << 40);
-        }
-        if exp_negative {
-            exp = -exp;
-        }
+        let Parts { int, frac, exp, .. } = Parts::of(text);
         // The decimal magnitude is where the first significant digit sits.
         let significant: Vec<u8> = int
             .bytes()
@@ -163,6 +136,43 @@ impl Num {
         match magnitude.saturating_add(exp) {
             308 => significant.as_slice() >= b"18".as_slice(),
             e10 => e10 > 308,
+        }
+    }
+}
+
+/// A number's text in pieces: `-` `int` `.` `frac` `e` `exp`.
+struct Parts<'a> {
+    negative: bool,
+    int: &'a str,
+    frac: &'a str,
+    /// The exponent, held within +/- 2^40: past that the value is 0, a fraction or far too
+    /// large whatever the digits, and the arithmetic above cannot overflow.
+    exp: i64,
+}
+
+impl<'a> Parts<'a> {
+    /// Splits text in JSON number grammar (anything else gives meaningless parts, no panic).
+    fn of(text: &'a str) -> Parts<'a> {
+        let (negative, text) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exp) = text.split_once(['e', 'E']).unwrap_or((text, ""));
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let exp = exp.trim_start_matches('+');
+        let (exp_negative, exp_digits) = match exp.strip_prefix('-') {
+            Some(e) => (true, e),
+            None => (false, exp),
+        };
+        let mut e: i64 = 0;
+        for d in exp_digits.bytes() {
+            e = (e * 10 + i64::from(d.wrapping_sub(b'0'))).min(1 << 40);
+        }
+        Parts {
+            negative,
+            int,
+            frac,
+            exp: if exp_negative { -e } else { e },
         }
     }
 }
