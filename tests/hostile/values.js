@@ -403,51 +403,15 @@ function unwrap(answer) {
 
 // ---- known SDK bugs -----------------------------------------------------------------------
 
-/** Values whose JSON text is not an object although `typeof` says "object". */
-const NON_OBJECT_JSON = new Set([
-  "String-object", "Number-object", "Boolean-object", "Date", "Date-year-0", "Date-year-275760",
-  "toJSON-4-MiB", "toJSON-string-instead",
-]);
-
 /**
- * KNOWN SDK BUGS (docs/bad-input.md#known-sdk-bugs). Each case they match runs on a throwaway
- * client with a key whose events are not counted, is printed as `KNOWN SDK BUG <id>` and does
- * not fail the table, whether it still misbehaves (`symptom`) or not; once fixed, remove the
- * entry and add the case's new outcome to expected.json. tests/node/hostile.test.mjs has one
- * `todo` test per bug that asserts the fixed behaviour.
+ * KNOWN SDK BUGS (docs/bad-input.md#known-sdk-bugs), none today. Each entry is
+ * `{ id, what, matches(entry, value), symptom(outcome) }`: the cases it matches run on a
+ * throwaway client with a key whose events are not counted, are printed as
+ * `KNOWN SDK BUG <id>` and do not fail the table, whether they still misbehave (`symptom`) or
+ * not; once fixed, remove the entry and add the cases' new outcomes to expected.json.
+ * tests/node/hostile.test.mjs has one `todo` test per bug that asserts the fixed behaviour.
  */
-export const KNOWN_SDK_BUGS = [
-  {
-    id: "revoked-proxy",
-    what: "a revoked Proxy (or a Proxy of an array whose traps throw, where an array is read) " +
-      "makes the call throw the engine's TypeError or the trap's Error instead of a SegOpsError; " +
-      "returned from beforeSend it also loses the event and leaves beforeSend off for good",
-    matches: (entry, value) =>
-      value.id === "proxy-revoked" || (value.id === "proxy-of-array-throws" && entry.kind === "config"),
-    symptom: (outcome) => outcome.startsWith("NOT-SEGOPS"),
-  },
-  {
-    id: "non-object-json",
-    what: "properties, traits or context whose JSON is not an object (a Date, new String(), an " +
-      "object whose toJSON returns a string) are accepted, then refused by the server " +
-      "(invalid_event) and dropped; with page({ name }) or trackPageView() the SDK splices them " +
-      "into malformed JSON and the server refuses the whole batch (every event in it is lost)",
-    matches: (entry, value) =>
-      (NON_OBJECT_JSON.has(value.id) &&
-        /(^|\.|\))(properties|traits|context)$|^page\.name\+properties$/.test(entry.id)) ||
-      // JSON null (an invalid Date's toJSON) is fine alone, not spliced after a page name.
-      (value.id === "Date-invalid" && /^page\.name\+properties$|^trackPageView\.properties$/.test(entry.id)),
-    symptom: (outcome) => outcome.startsWith("ok"),
-  },
-  {
-    id: "config-keys-unreadable",
-    what: "a config object whose keys cannot be read (a Proxy whose ownKeys trap throws) throws " +
-      "invalid_argument with no field, not invalid_config",
-    matches: (entry, value) =>
-      entry.id === "new SegOpsClient(v)" && /^proxy-(.*throws|lying-ownKeys)$/.test(value.id),
-    symptom: (outcome) => outcome === "invalid_argument -",
-  },
-];
+export const KNOWN_SDK_BUGS = [];
 
 function knownBug(entry, value) {
   return KNOWN_SDK_BUGS.find((b) => b.matches(entry, value)) || null;

@@ -2,8 +2,7 @@
 // hostile JS value at every entry point returns normally or throws a documented SegOpsError
 // naming the argument, never a wasm trap; the clients keep working and the emulator holds each
 // accepted event exactly once. The table is printed as it runs (entry point, value, outcome).
-// The `todo` tests below are KNOWN SDK BUGS (docs/bad-input.md#known-sdk-bugs): they assert the
-// fixed behaviour and fail until the SDK is fixed, without failing the suite.
+// The last three tests hold the fixes of the SDK bugs the table found (docs/bad-input.md#known-sdk-bugs).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
@@ -51,7 +50,7 @@ test("a freed client or a detached method throws a plain Error, not a trap, and 
   assert.deepEqual(stored.map((e) => e.event_type), ["still_works"]);
 });
 
-// ---- KNOWN SDK BUGS ------------------------------------------------------------------------
+// ---- SDK bugs the table found, fixed -------------------------------------------------------
 
 function revoked() {
   const r = Proxy.revocable({}, {});
@@ -59,64 +58,55 @@ function revoked() {
   return r.proxy;
 }
 
-test("KNOWN SDK BUG revoked-proxy: a revoked Proxy gets a SegOpsError and beforeSend survives it", {
-  todo: "src/wasm/mod.rs calls Array.isArray (js_sys, not `catch`) on app values; see docs/bad-input.md",
-}, async () => {
-  const key = await createSecretKey(env, "hostile bug revoked-proxy");
+test("revoked-proxy: a revoked Proxy gets a SegOpsError and beforeSend survives it", async () => {
+  const key = await createSecretKey(env, "hostile revoked-proxy");
   const config = { apiUrl, apiKey: key.key };
-  assert.throws(() => new SegOpsClient(revoked()), { name: "SegOpsError", code: "invalid_config" });
+  assert.throws(() => new SegOpsClient(revoked()), { name: "SegOpsError", code: "invalid_config", field: "(config)" });
+  assert.throws(() => new SegOpsClient({ ...config, aiProviders: revoked() }), {
+    name: "SegOpsError", code: "invalid_config", field: "aiProviders",
+  });
   const c = new SegOpsClient(config);
   assert.throws(() => c.track(revoked()), { name: "SegOpsError", code: "invalid_argument", field: "track" });
-  assert.throws(() => c.track({ eventType: revoked() }), { name: "SegOpsError", field: "track.eventType" });
+  assert.throws(() => c.track({ eventType: revoked() }), {
+    name: "SegOpsError", code: "invalid_argument", field: "track.eventType",
+  });
   let calls = 0;
   const hooked = new SegOpsClient({ ...config, beforeSend: (e) => (++calls === 1 ? revoked() : e) });
-  hooked.track({ eventType: "first" }); // today: throws a TypeError, the event is lost
-  hooked.track({ eventType: "second" }); // today: beforeSend is never called again
+  hooked.track({ eventType: "first" }); // before 7c0dca3: threw a TypeError, the event was lost
+  hooked.track({ eventType: "second" }); // before 7c0dca3: beforeSend was never called again
   await hooked.shutdown();
   await c.shutdown();
   assert.equal(calls, 2);
+  assert.equal(hooked.stats().beforeSendErrors, 1);
   const stored = await storedEvents(env, key.id);
   assert.deepEqual(stored.map((e) => e.event_type).sort(), ["first", "second"]);
 });
 
-test("KNOWN SDK BUG non-object-json: properties whose JSON is not an object never cost other events", {
-  todo: "platform.js toJson checks typeof, not the JSON produced; page()/trackPageView() splice the text",
-}, async () => {
-  const key = await createSecretKey(env, "hostile bug non-object-json");
+test("non-object-json: properties or traits whose JSON is not an object are refused and cost no other event", async () => {
+  const key = await createSecretKey(env, "hostile non-object-json");
   const c = new SegOpsClient({ apiUrl, apiKey: key.key });
   for (let i = 0; i < 5; i++) c.track({ eventType: "good_before" });
-  // Either refused at the call, or delivered: never accepted and then lost.
-  const outcome = (f) => {
-    try {
-      f();
-      return "accepted";
-    } catch (e) {
-      assert.equal(e.name, "SegOpsError");
-      assert.equal(e.code, "invalid_argument");
-      return "refused";
-    }
-  };
-  const accepted = [
-    outcome(() => c.page({ name: "poison", properties: new Date(0) })), // today: drops the whole batch
-    outcome(() => c.track({ eventType: "boxed", properties: new String("x") })), // today: dropped by the server
-    outcome(() => c.identify({ userId: "dated", traits: new Date(0) })),
-  ].filter((o) => o === "accepted").length;
+  const refused = (field) => ({ name: "SegOpsError", code: "invalid_argument", field });
+  // Before 7c0dca3 all three returned normally: the page() event made the batch malformed JSON
+  // (every event in it dropped), the other two were refused by the server and dropped.
+  assert.throws(() => c.page({ name: "poison", properties: new Date(0) }), refused("page.properties"));
+  assert.throws(() => c.track({ eventType: "boxed", properties: new String("x") }), refused("track.properties"));
+  assert.throws(() => c.identify({ userId: "dated", traits: new Date(0) }), refused("identify.traits"));
+  assert.throws(() => c.track({ eventType: "to_json", properties: { toJSON: () => "text" } }), refused("track.properties"));
   for (let i = 0; i < 5; i++) c.track({ eventType: "good_after" });
   await c.shutdown();
   const s = c.stats();
-  const stored = await storedEvents(env, key.id);
-  assert.equal(stored.filter((e) => e.event_type.startsWith("good_")).length, 10, JSON.stringify(s.dropped));
-  assert.equal(stored.length, 10 + accepted);
   assert.equal(s.droppedTotal, 0, JSON.stringify(s.dropped));
+  const stored = await storedEvents(env, key.id);
+  assert.deepEqual(stored.map((e) => e.event_type).sort(), [...Array(5).fill("good_after"), ...Array(5).fill("good_before")]);
 });
 
-test("KNOWN SDK BUG config-keys-unreadable: a config whose keys cannot be read is invalid_config", {
-  todo: "check_keys maps an unreadable config to invalid_argument with an empty field",
-}, () => {
-  const proxy = new Proxy({}, {
+test("config-keys-unreadable: a config whose keys cannot be read is invalid_config", () => {
+  const noKeys = new Proxy({}, {
     ownKeys() {
       throw new Error("no keys");
     },
   });
-  assert.throws(() => new SegOpsClient(proxy), { name: "SegOpsError", code: "invalid_config" });
+  // Before 7c0dca3: invalid_argument with an empty field.
+  assert.throws(() => new SegOpsClient(noKeys), { name: "SegOpsError", code: "invalid_config", field: "(config)" });
 });
