@@ -165,8 +165,10 @@ mod runtime {
         unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             // SAFETY: the caller guarantees `layout.align()` with `new_size` is a valid layout.
             let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-            if class(&layout).is_some() && class(&layout).map(|c| c.0) == class(&new).map(|c| c.0) {
-                return block;
+            if let (Some((old_class, _)), Some((new_class, _))) = (class(&layout), class(&new)) {
+                if old_class == new_class {
+                    return block;
+                }
             }
             let moved = unsafe { self.alloc(new) };
             if !moved.is_null() {
