@@ -719,15 +719,7 @@ fn persistence_dedup_and_owner_password_across_restarts() {
 fn graceful_shutdown_on_sigterm() {
     let mut emu = Emulator::start();
     emu.get("/healthz", None).expect(200, "");
-    let status = Command::new("kill")
-        .args(["-TERM", &emu.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = emu
-        .wait_exit(Duration::from_secs(10))
-        .expect("exits after SIGTERM");
-    assert!(exit.success(), "{exit:?}");
+    emu.stop_gracefully();
 }
 
 #[test]

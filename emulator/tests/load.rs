@@ -19,7 +19,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
-use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -411,15 +410,7 @@ fn fifty_clients_two_hundred_requests_each_nothing_lost() {
     }
 
     // A graceful stop, then SQLite itself: intact, and holding what the API returned.
-    let status = Command::new("kill")
-        .args(["-TERM", &emu.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = emu
-        .wait_exit(Duration::from_secs(10))
-        .expect("exits after SIGTERM");
-    assert!(exit.success(), "{exit:?}");
+    emu.stop_gracefully();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -315,6 +315,19 @@ impl Emulator {
         self.child.id()
     }
 
+    /// Sends SIGTERM and asserts that the emulator exits cleanly within 10 s.
+    pub fn stop_gracefully(&mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self
+            .wait_exit(Duration::from_secs(10))
+            .expect("exits after SIGTERM");
+        assert!(exit.success(), "{exit:?}");
+    }
+
     /// Waits for the process to exit (for shutdown tests).
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
