@@ -15,6 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
+import { CHROMIUM_FLAGS } from "../tests/chromium-flags.mjs";
 
 const env = (name, fallback) => {
   const v = process.env[name];
@@ -284,13 +285,7 @@ async function buildPages(sinkOrigin) {
 
 // ---------------------------------------------------------------- the browser
 const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
+  ...CHROMIUM_FLAGS,
   "--disable-dev-shm-usage",
   "--enable-precise-memory-info",
   "--disable-blink-features=AutomationControlled",

@@ -7,6 +7,7 @@ import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, extname, join, normalize, sep } from "node:path";
+import { CHROMIUM_FLAGS } from "../chromium-flags.mjs";
 
 export function env(name) {
   const v = process.env[name];
@@ -159,15 +160,7 @@ export async function launch() {
   const { chromium } = createRequire(tools + "/")("playwright-core");
   return chromium.launch({
     executablePath: env("SEGOPS_CHROMIUM"),
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
+    args: CHROMIUM_FLAGS,
   });
 }
 

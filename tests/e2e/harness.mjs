@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, extname, normalize } from "node:path";
+import { CHROMIUM_FLAGS } from "../chromium-flags.mjs";
 
 const env = (name) => {
   const v = process.env[name];
@@ -68,8 +69,7 @@ export async function launch(hosts) {
   return chromium.launch({
     executablePath: process.env.SEGOPS_CHROMIUM || "/usr/bin/chromium",
     args: [
-      "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-      "--disable-sync", "--no-first-run", "--disable-quic", "--ignore-certificate-errors",
+      ...CHROMIUM_FLAGS, "--ignore-certificate-errors",
       `--host-resolver-rules=${rules}`,
     ],
   });

@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { track, kill } from "./procs.mjs";
+import { CHROMIUM_FLAGS } from "../chromium-flags.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,9 +28,7 @@ const KINDS = {
       "goog:chromeOptions": {
         binary,
         args: [
-          "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-          "--disable-dev-shm-usage", "--disable-renderer-backgrounding",
+          "--headless=new", ...CHROMIUM_FLAGS, "--disable-dev-shm-usage", "--disable-renderer-backgrounding",
           "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
         ],
       },
