@@ -79,6 +79,23 @@
     return id === "anon" ? { anonymousId } : { userId: id };
   }
 
+  // The client a run records with, in Node and in the page alike: `getUser()` answers for the
+  // identity of the event number last given to `use(seq)` (the plan's, or the run's one fixed
+  // identity).
+  function newClient(SegOpsClient, cfg) {
+    const p = cfg.identity ? null : plan(cfg.n, cfg.seed);
+    let current = cfg.identity || "anon";
+    const client = new SegOpsClient({
+      apiUrl: cfg.api,
+      apiKey: cfg.key,
+      requestTimeoutMs: cfg.timeoutMs,
+      flushAt: cfg.flushAt,
+      getUser: () => userFor(current, client.anonymousId),
+    });
+    const use = (seq) => { current = cfg.identity || p.who[seq]; };
+    return { client, plan: p, use };
+  }
+
   // Accepted event numbers as compact ranges [[from, to_exclusive], ...].
   function addToRanges(ranges, seq) {
     const last = ranges[ranges.length - 1];
@@ -86,7 +103,7 @@
     else ranges.push([seq, seq + 1]);
   }
 
-  const api = { IDENTITIES, unit, rng, plan, record, userFor, addToRanges };
+  const api = { IDENTITIES, unit, rng, plan, record, newClient, addToRanges };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.soakCommon = api;
 })(typeof globalThis !== "undefined" ? globalThis : this);

@@ -13,17 +13,7 @@ const C = require("./common.js");
 const cfg = JSON.parse(process.env.SOAK_CLIENT);
 const { SegOpsClient } = require(cfg.pkg + "/segops_sdk.js");
 
-const plan = cfg.identity ? null : C.plan(cfg.n, cfg.seed);
-const whoFor = (seq) => cfg.identity || plan.who[seq];
-let current = cfg.identity || "anon";
-let client = null;
-client = new SegOpsClient({
-  apiUrl: cfg.api,
-  apiKey: cfg.key,
-  requestTimeoutMs: cfg.timeoutMs,
-  flushAt: cfg.flushAt,
-  getUser: () => C.userFor(current, client.anonymousId),
-});
+const { client, plan, use } = C.newClient(SegOpsClient, cfg);
 const inst = { inst: 0, anonymousId: client.anonymousId, accepted: [], trackErrors: [], hides: 0, startedAt: W.clock() };
 const sampler = setInterval(() => W.sample(client), 100);
 
@@ -34,7 +24,7 @@ while (next < cfg.to) {
   const due = Math.min(cfg.to, cfg.from + Math.floor(((performance.now() - t0) * cfg.rate) / 1000));
   for (; next < due; next++) {
     const seq = next;
-    current = whoFor(seq);
+    use(seq);
     try {
       if (plan) C.record(client, seq, plan, cfg.run);
       else client.track({ eventType: "steady", properties: { seq, run: cfg.run } });
