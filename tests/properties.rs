@@ -5,15 +5,15 @@
 
 use proptest::prelude::*;
 
-use segops_sdk::auth::{classify_mint, MintAnswer, Session, SessionKey, Signature};
-use segops_sdk::config::{Config, ConfigInput, KeyKind};
-use segops_sdk::delivery::{classify, HttpResult, Outcome};
-use segops_sdk::event::{EventInput, EventKind, Identity};
-use segops_sdk::json::{self, Value};
-use segops_sdk::pipeline::Pipeline;
-use segops_sdk::privacy::{cap_json, Consent, Cuts, MAX_DEPTH, MAX_KEYS, MAX_STRING_CHARS};
-use segops_sdk::referrer::{self, CustomProvider, PageSnapshot, UTM_KEYS};
-use segops_sdk::time;
+use segops_sdk::core::auth::{classify_mint, MintAnswer, Session, SessionKey, Signature};
+use segops_sdk::core::config::{Config, ConfigInput, KeyKind};
+use segops_sdk::core::delivery::{classify, HttpResult, Outcome};
+use segops_sdk::core::event::{EventInput, EventKind, Identity};
+use segops_sdk::core::json::{self, Value};
+use segops_sdk::core::pipeline::Pipeline;
+use segops_sdk::core::privacy::{cap_json, Consent, Cuts, MAX_DEPTH, MAX_KEYS, MAX_STRING_CHARS};
+use segops_sdk::core::referrer::{self, CustomProvider, PageSnapshot, UTM_KEYS};
+use segops_sdk::core::time;
 
 fn cfg(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -627,7 +627,7 @@ proptest! {
                     };
                     let t = s.on_answer(id, &result, now, jitter);
                     if stale || s.mint_in_flight() == Some(id) {
-                        prop_assert_eq!(t, segops_sdk::auth::Transition::Stale);
+                        prop_assert_eq!(t, segops_sdk::core::auth::Transition::Stale);
                     }
                 }
                 SessionOp::Invalidate => s.invalidate(),
@@ -787,7 +787,7 @@ fn identity(who: u8) -> Identity {
 }
 
 /// The answer a healthy server would give to `req`.
-fn good_answer(req: &segops_sdk::pipeline::Request) -> HttpResult {
+fn good_answer(req: &segops_sdk::core::pipeline::Request) -> HttpResult {
     let body = if req.url.ends_with("/api/ingestion/track/") {
         let n = json::parse(&req.body)
             .ok()
@@ -846,7 +846,7 @@ proptest! {
         let (max_events, max_bytes) = (cfg.max_queue_events as usize, cfg.max_queue_bytes as usize);
         let mut p = Pipeline::new(cfg, r#"{"library":{"name":"t"}}"#.into(), seed);
         let mut now = 1_000_000.0;
-        let mut outstanding: Vec<segops_sdk::pipeline::Request> = Vec::new();
+        let mut outstanding: Vec<segops_sdk::core::pipeline::Request> = Vec::new();
         let mut last_snapshot = String::new();
         let mut n = 0u32;
         for op in ops {

@@ -6,6 +6,8 @@
 use crate::prelude::*;
 use alloc::borrow::Cow;
 
+use crate::core::json::{close_of, string_end};
+
 /// Whether the visitor lets the SDK collect and send events.
 ///
 /// - `Granted`: events are queued, persisted for the next page load and sent as usual.
@@ -81,7 +83,7 @@ pub fn initial_consent(
     if gpc && configured != Some(Consent::Granted) {
         return Consent::Denied;
     }
-    configured.unwrap_or(crate::config::DEFAULT_CONSENT)
+    configured.unwrap_or(crate::core::config::DEFAULT_CONSENT)
 }
 
 /// Deepest nesting of objects and arrays in `properties`, `traits` and `context`, counting the
@@ -157,43 +159,6 @@ impl<'a> Editor<'a> {
             }
         }
     }
-}
-
-/// Index just past the string that starts with the quote at `i`, or the end of the input.
-fn string_end(b: &[u8], i: usize) -> usize {
-    let mut j = i + 1;
-    while j < b.len() {
-        match b[j] {
-            b'\\' => j += 2,
-            b'"' => return j + 1,
-            _ => j += 1,
-        }
-    }
-    b.len()
-}
-
-/// Index of the bracket that closes the container `i` is inside of (at nesting 0 from `i`),
-/// or the end of the input.
-fn close_of(b: &[u8], mut i: usize) -> usize {
-    let mut depth = 0usize;
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                i = string_end(b, i);
-                continue;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                if depth == 0 {
-                    return i;
-                }
-                depth -= 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    b.len()
 }
 
 /// Where the string starting at `i` must be cut to keep [`MAX_STRING_CHARS`] characters, if it
@@ -307,7 +272,7 @@ pub fn cap_json<'a>(text: &'a str, cuts: &mut Cuts) -> Cow<'a, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{parse, Value};
+    use crate::core::json::{parse, Value};
 
     fn cap(text: &str) -> (String, Cuts) {
         let mut cuts = Cuts::default();

@@ -3,10 +3,10 @@
 //! [`classify`] is the one place where statuses are interpreted; everything else matches on
 //! [`Outcome`]. It is a pure function of the answer and the time.
 
-use crate::json::{self, Value};
+use crate::core::json::{self, Value};
+use crate::core::time::parse_retry_after;
 #[allow(unused_imports)]
 use crate::prelude::*;
-use crate::time::parse_retry_after;
 
 /// First retry waits up to 1 s (full jitter: a uniform draw in [0, ceiling)).
 pub const BACKOFF_BASE_MS: f64 = 1_000.0;
@@ -52,7 +52,7 @@ impl HttpResult {
 /// `"HTTP 503"`, for log lines.
 pub fn http_reason(status: u16) -> String {
     let mut r = String::from("HTTP ");
-    crate::num::push_int(&mut r, i64::from(status));
+    crate::core::num::push_int(&mut r, i64::from(status));
     r
 }
 

@@ -11,12 +11,12 @@
 //! - a 401 or 403 from the session endpoint is terminal for that identity (no hot loop) until
 //!   the app supplies a new signature; 5xx and network errors back off like ingestion.
 
-use crate::delivery::{backoff_ms, http_reason, HttpResult, MAX_ATTEMPTS};
-use crate::event::Identity;
-use crate::json::{self, write_str, Value};
+use crate::core::delivery::{backoff_ms, http_reason, HttpResult, MAX_ATTEMPTS};
+use crate::core::event::Identity;
+use crate::core::json::{self, write_str, Value};
+use crate::core::time::parse_retry_after;
 #[allow(unused_imports)]
 use crate::prelude::*;
-use crate::time::parse_retry_after;
 
 /// Renew this long before the server's expiry, when the lifetime allows.
 pub const REFRESH_LEAD_MS: f64 = 60_000.0;
@@ -80,7 +80,7 @@ pub fn mint_body(key: &SessionKey, signature: Option<&Signature>) -> String {
             body.push_str(",\"user_id_sig\":");
             write_str(&mut body, &s.sig);
             body.push_str(",\"user_id_ts\":");
-            crate::num::push_int(&mut body, s.ts);
+            crate::core::num::push_int(&mut body, s.ts);
         }
     }
     body.push('}');
@@ -151,7 +151,7 @@ pub fn classify_mint(result: &HttpResult, expected_uid: &str, now_ms: f64) -> Mi
                 let c = text("code");
                 if c.is_empty() {
                     let mut c = String::from("http_");
-                    crate::num::push_int(&mut c, i64::from(status));
+                    crate::core::num::push_int(&mut c, i64::from(status));
                     c
                 } else {
                     c

@@ -40,6 +40,57 @@ impl Num {
         self.0.parse().ok()
     }
 
+    /// The value without float parsing: the first 19 significant digits scaled by powers of
+    /// ten. Exact for integers up to 2^53 written without exponent or fraction (what config
+    /// fields and epoch milliseconds are), within a few ulps otherwise; what the SDK does with
+    /// other numbers (range checks, `integer or not`) needs no more. Infinite past f64's range.
+    pub fn approx_f64(&self) -> f64 {
+        let Parts {
+            negative,
+            int,
+            frac,
+            exp,
+        } = Parts::of(&self.0);
+        let mut mantissa: u64 = 0;
+        let mut scale = exp;
+        let mut significant = 0;
+        for (i, d) in int.bytes().chain(frac.bytes()).enumerate() {
+            let in_frac = i >= int.len();
+            if significant < 19 {
+                if mantissa > 0 || d != b'0' {
+                    significant += 1;
+                }
+                mantissa = mantissa * 10 + u64::from(d.wrapping_sub(b'0') % 10);
+                if in_frac {
+                    scale -= 1;
+                }
+            } else if !in_frac {
+                scale += 1;
+            }
+        }
+        let mut v = mantissa as f64;
+        // Dividing by one power of ten keeps short fractions such as 0.5 or 19.9 exact.
+        let mut pow = 1.0f64;
+        let mut n = scale.unsigned_abs().min(400);
+        while n > 0 {
+            pow *= 10.0;
+            n -= 1;
+            if pow.is_infinite() {
+                break;
+            }
+        }
+        if scale >= 0 {
+            v *= pow;
+        } else {
+            v /= pow;
+        }
+        if negative {
+            -v
+        } else {
+            v
+        }
+    }
+
     /// `n` written like `JSON.stringify` writes it (non-finite as `null`). Not used by the
     /// SDK's wasm build.
     pub fn from_f64(n: f64) -> Num {
@@ -271,6 +322,103 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
         return Err(p.err("trailing characters"));
     }
     Ok(value)
+}
+
+/// The members of the JSON object `text`, each as its key and the raw text of its value, in
+/// document order; `None` when `text` is not an object.
+///
+/// Values are delimited, not validated or copied: [`parse`] the small ones, and pass the large
+/// ones on as the JSON text they are (event properties may nest deeper than [`MAX_DEPTH`]; the
+/// caps of `crate::core::privacy` walk them without recursion).
+pub fn members(text: &str) -> Option<Vec<(String, &str)>> {
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    p.skip_ws();
+    if p.peek() != Some(b'{') {
+        return None;
+    }
+    p.pos += 1;
+    let mut out = Vec::new();
+    loop {
+        p.skip_ws();
+        match p.peek() {
+            Some(b'}') if out.is_empty() => return Some(out),
+            Some(b'"') => {}
+            _ => return None,
+        }
+        let key = p.string().ok()?;
+        p.skip_ws();
+        if p.peek() != Some(b':') {
+            return None;
+        }
+        p.pos += 1;
+        p.skip_ws();
+        let end = value_end(p.bytes, p.pos)?;
+        out.push((key, text.get(p.pos..end)?));
+        p.pos = end;
+        p.skip_ws();
+        match p.peek() {
+            Some(b',') => p.pos += 1,
+            Some(b'}') => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// Index just past the value that starts at `i`, found without parsing it; `None` when there
+/// is none there.
+pub(crate) fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => Some(string_end(b, i)),
+        b'{' | b'[' => Some((close_of(b, i + 1) + 1).min(b.len())),
+        _ => {
+            let end = b[i..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .map_or(b.len(), |n| i + n);
+            (end > i).then_some(end)
+        }
+    }
+}
+
+/// Index just past the string that starts with the quote at `i`, or the end of the input.
+pub(crate) fn string_end(b: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => j += 2,
+            b'"' => return j + 1,
+            _ => j += 1,
+        }
+    }
+    b.len()
+}
+
+/// Index of the bracket that closes the container `i` is inside of (at nesting 0 from `i`),
+/// or the end of the input.
+pub(crate) fn close_of(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i = string_end(b, i);
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                if depth == 0 {
+                    return i;
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
 }
 
 struct Parser<'a> {
@@ -622,7 +770,7 @@ fn write_number(out: &mut String, n: f64) {
         out.push_str("null");
         return;
     }
-    if crate::num::is_integral(n) && n.abs() <= MAX_SAFE {
+    if crate::core::num::is_integral(n) && n.abs() <= MAX_SAFE {
         if n < 0.0 {
             out.push('-');
         }

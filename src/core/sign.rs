@@ -121,7 +121,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The signature the session endpoint expects for `user_id` at Unix time `ts` (seconds).
 pub fn sign_user_id(hmac_secret: &str, user_id: &str, ts: i64) -> String {
-    let mut message = crate::num::int_string(ts);
+    let mut message = crate::core::num::int_string(ts);
     message.push('.');
     message.push_str(user_id);
     hex(&hmac_sha256(hmac_secret.as_bytes(), message.as_bytes()))
@@ -130,7 +130,7 @@ pub fn sign_user_id(hmac_secret: &str, user_id: &str, ts: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{parse, Value};
+    use crate::core::json::{parse, Value};
 
     fn unhex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn shared_vectors_with_the_emulator() {
-        let doc = parse(include_str!("../tests/vectors/sign_user_id.json")).unwrap();
+        let doc = parse(include_str!("../../tests/vectors/sign_user_id.json")).unwrap();
         let vectors = doc.get("vectors").and_then(Value::as_array).unwrap();
         assert!(vectors.len() >= 3);
         for v in vectors {

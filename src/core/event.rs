@@ -3,8 +3,8 @@
 //! An event is serialized once, when it is recorded; the queue holds the JSON text, so batching
 //! is string concatenation and byte limits are exact.
 
-use crate::error::Error;
-use crate::json::write_str;
+use crate::core::error::Error;
+use crate::core::json::write_str;
 #[allow(unused_imports)]
 use crate::prelude::*;
 
@@ -93,40 +93,34 @@ pub struct EventInput {
 
 /// Serializes an event to its compact wire JSON. Absent optional fields are left out.
 pub fn encode(message_id: &str, e: &EventInput) -> String {
-    let extra = e.properties.as_ref().map_or(0, String::len)
-        + e.traits.as_ref().map_or(0, String::len)
-        + e.context.as_ref().map_or(0, String::len);
-    let mut out = String::with_capacity(160 + e.event_type.len() + extra);
+    let mut out = body(message_id, e);
+    out.push_str(&identity_members(&e.identity));
+    if let Some(c) = &e.context {
+        out.push_str(&context_member(c));
+    }
+    out.push('}');
+    out
+}
+
+/// The event's wire JSON without its identity, its context and the closing brace:
+/// `{"message_id":…,"type":…,"event_type":…,"timestamp":…[,"properties":…][,"traits":…]`.
+///
+/// The queue keeps this part per event and shares the rest ([`identity_members`],
+/// [`context_member`]) among the events that have the same: a burst of ten thousand events on
+/// one page holds its page context and its identity once, not ten thousand times.
+pub fn body(message_id: &str, e: &EventInput) -> String {
+    let extra =
+        e.properties.as_ref().map_or(0, String::len) + e.traits.as_ref().map_or(0, String::len);
+    let mut out = String::with_capacity(96 + e.event_type.len() + extra);
     out.push_str("{\"message_id\":");
     write_str(&mut out, message_id);
     out.push_str(",\"type\":\"");
     out.push_str(e.kind.as_str());
     out.push_str("\",\"event_type\":");
     write_str(&mut out, &e.event_type);
-    match &e.identity {
-        Identity::User {
-            user_id,
-            anonymous_id,
-        } => {
-            out.push_str(",\"user_id\":");
-            write_str(&mut out, user_id);
-            if let Some(a) = anonymous_id {
-                out.push_str(",\"anonymous_id\":");
-                write_str(&mut out, a);
-            }
-        }
-        Identity::Anonymous { anonymous_id } => {
-            out.push_str(",\"anonymous_id\":");
-            write_str(&mut out, anonymous_id);
-        }
-    }
     out.push_str(",\"timestamp\":");
     write_str(&mut out, &e.timestamp);
-    for (name, value) in [
-        ("properties", &e.properties),
-        ("traits", &e.traits),
-        ("context", &e.context),
-    ] {
+    for (name, value) in [("properties", &e.properties), ("traits", &e.traits)] {
         if let Some(v) = value {
             out.push_str(",\"");
             out.push_str(name);
@@ -134,14 +128,42 @@ pub fn encode(message_id: &str, e: &EventInput) -> String {
             out.push_str(v);
         }
     }
-    out.push('}');
+    out
+}
+
+/// `,"user_id":…,"anonymous_id":…`: the identity's members of the wire JSON.
+pub fn identity_members(identity: &Identity) -> String {
+    let mut out = String::new();
+    let (user_id, anonymous_id) = match identity {
+        Identity::User {
+            user_id,
+            anonymous_id,
+        } => (Some(user_id), anonymous_id.as_ref()),
+        Identity::Anonymous { anonymous_id } => (None, Some(anonymous_id)),
+    };
+    if let Some(u) = user_id {
+        out.push_str(",\"user_id\":");
+        write_str(&mut out, u);
+    }
+    if let Some(a) = anonymous_id {
+        out.push_str(",\"anonymous_id\":");
+        write_str(&mut out, a);
+    }
+    out
+}
+
+/// `,"context":…`: the context member of the wire JSON, from the context's JSON object text.
+pub fn context_member(context: &str) -> String {
+    let mut out = String::with_capacity(11 + context.len());
+    out.push_str(",\"context\":");
+    out.push_str(context);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{parse, Value};
+    use crate::core::json::{parse, Value};
 
     fn input(kind: EventKind) -> EventInput {
         EventInput {
@@ -197,7 +219,7 @@ mod tests {
         let json = encode("m", &e);
         assert_eq!(
             json,
-            r#"{"message_id":"m","type":"identify","event_type":"checkout \"started\"","anonymous_id":"a\u0001b","timestamp":"2026-11-24T03:01:16.123Z","traits":{"plan":"pro"}}"#
+            r#"{"message_id":"m","type":"identify","event_type":"checkout \"started\"","timestamp":"2026-11-24T03:01:16.123Z","traits":{"plan":"pro"},"anonymous_id":"a\u0001b"}"#
         );
         assert_eq!(e.identity.uid(), "a\u{1}b");
     }

@@ -4,10 +4,10 @@
 //! [`ConfigInput`]; [`Config::from_input`] checks values and applies the defaults documented
 //! below. Every error names the field and what was expected.
 
-use crate::error::Error;
+use crate::core::error::Error;
+use crate::core::privacy::Consent;
 #[allow(unused_imports)]
 use crate::prelude::*;
-use crate::privacy::Consent;
 
 /// Events per batch that trigger a send before the interval is up.
 ///
@@ -47,7 +47,7 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 10_000;
 /// Default granted: the SDK's behaviour before consent existed, and what an app without a
 /// consent banner expects. Apps that must ask first pass `consent: "pending"`. Not the whole
 /// rule: a persisted choice and Global Privacy Control come first (see
-/// [`crate::privacy::initial_consent`]).
+/// [`crate::core::privacy::initial_consent`]).
 pub const DEFAULT_CONSENT: Consent = Consent::Granted;
 /// Whether `navigator.globalPrivacyControl === true` starts a client denied (unless the config
 /// grants explicitly or the visitor granted earlier).
@@ -144,7 +144,7 @@ pub struct Config {
     /// The consent state for visitors who have not chosen yet, as the config gave it; `None`
     /// when absent, which means [`DEFAULT_CONSENT`]. Whether it was given matters: only an
     /// explicit `"granted"` overrules Global Privacy Control (see
-    /// [`crate::privacy::initial_consent`] for the whole rule).
+    /// [`crate::core::privacy::initial_consent`] for the whole rule).
     pub consent: Option<Consent>,
     /// Start denied when the browser sends Global Privacy Control. Default
     /// [`DEFAULT_RESPECT_GLOBAL_PRIVACY_CONTROL`] (true).
@@ -153,14 +153,14 @@ pub struct Config {
 
 fn int_in(field: &str, value: Option<f64>, default: u32, min: u32, max: u32) -> Result<u32, Error> {
     let Some(v) = value else { return Ok(default) };
-    if crate::num::is_integral(v) && v >= f64::from(min) && v <= f64::from(max) {
+    if crate::core::num::is_integral(v) && v >= f64::from(min) && v <= f64::from(max) {
         // In range and integral, so the cast is exact.
         Ok(v as u32)
     } else {
         let mut expected = String::from("expected an integer from ");
-        crate::num::push_int(&mut expected, i64::from(min));
+        crate::core::num::push_int(&mut expected, i64::from(min));
         expected.push_str(" to ");
-        crate::num::push_int(&mut expected, i64::from(max));
+        crate::core::num::push_int(&mut expected, i64::from(max));
         expected.push_str(", got ");
         expected.push_str(&show_number(v));
         Err(Error::config(field, &expected))
@@ -174,8 +174,8 @@ fn show_number(v: f64) -> String {
         "NaN".to_string()
     } else if v.is_infinite() {
         if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
-    } else if crate::num::is_integral(v) && v.abs() < 1e15 {
-        crate::num::int_string(v as i64)
+    } else if crate::core::num::is_integral(v) && v.abs() < 1e15 {
+        crate::core::num::int_string(v as i64)
     } else if v.abs() < 1e15 {
         "a fractional number".to_string()
     } else {

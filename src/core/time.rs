@@ -54,7 +54,7 @@ fn clamp_ms(epoch_ms: f64) -> i64 {
     if epoch_ms.is_nan() {
         return 0;
     }
-    let ms = crate::num::floor(epoch_ms);
+    let ms = crate::core::num::floor(epoch_ms);
     if ms <= MIN_MS as f64 {
         MIN_MS
     } else if ms >= MAX_MS as f64 {

@@ -86,9 +86,9 @@ impl Error {
             ),
             Error::EventTooLarge { bytes, max } => {
                 m.push_str("event is ");
-                crate::num::push_int(&mut m, *bytes as i64);
+                crate::core::num::push_int(&mut m, *bytes as i64);
                 m.push_str(" bytes serialized, over maxEventBytes (");
-                crate::num::push_int(&mut m, *max as i64);
+                crate::core::num::push_int(&mut m, *max as i64);
                 m.push_str("); it was not queued");
             }
             Error::ShutDown => m.push_str("the client was shut down; create a new SegOpsClient"),

@@ -1,0 +1,241 @@
+//! A page being hidden, shown again or reloaded: keepalive sends, and the snapshot of unsent
+//! events that the next page load of the origin takes up.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::*;
+
+impl Pipeline {
+    /// The page is being hidden (and may be closed): sends what is waiting with `keepalive`,
+    /// ignoring backoff (this may be the last chance), within [`KEEPALIVE_BUDGET_BYTES`] for
+    /// all keepalive bodies in flight together. Events that do not fit, or whose identity has
+    /// no usable token, stay queued: [`Pipeline::snapshot`] saves them.
+    pub fn on_hidden(&mut self, now: f64) -> Vec<Request> {
+        let mut requests = Vec::new();
+        if let Credentials::Secret {
+            halted: Some(_), ..
+        } = &self.credentials
+        {
+            return requests;
+        }
+        if self.consent != Consent::Granted {
+            return requests;
+        }
+        let in_flight: usize = self.keepalive.iter().map(|k| k.3).sum();
+        let mut budget = KEEPALIVE_BUDGET_BYTES.saturating_sub(in_flight);
+        // Retries and split halves go back in line with the rest.
+        let ready: Vec<Batch> = self.ready.drain(..).collect();
+        for b in ready {
+            self.requeue(b);
+        }
+        loop {
+            // The identity to send for: any (secret key), or the first one with a token.
+            let (session, authorization) = match &self.credentials {
+                Credentials::Secret { header, .. } => (None, header.clone()),
+                Credentials::Public { sessions, .. } => {
+                    let found = self.queue.iter().find_map(|e| {
+                        let i = sessions.iter().position(|s| s.key.matches(e.identity()))?;
+                        sessions[i].token(now).map(|t| (i, t))
+                    });
+                    let Some((i, token)) = found else { break };
+                    let mut h = String::from("Bearer ");
+                    h.push_str(token);
+                    (Some(i), h)
+                }
+            };
+            if self.queue.is_empty() {
+                break;
+            }
+            let key = match (&self.credentials, session) {
+                (Credentials::Public { sessions, .. }, Some(i)) => Some(sessions[i].key.clone()),
+                _ => None,
+            };
+            let limit = budget.min(self.cfg.max_batch_bytes as usize);
+            let batch = self.take_batch_within(key.as_ref(), limit, false);
+            if batch.events.is_empty() {
+                break;
+            }
+            let body = self.body(&batch, now);
+            budget = budget.saturating_sub(body.len());
+            let id = self.new_request_id();
+            self.stats.requests += 1;
+            self.stats.keepalive_requests += 1;
+            self.stats.bytes_sent += body.len() as u64;
+            self.keepalive.push((id, batch, session, body.len()));
+            requests.push(Request {
+                id,
+                url: self.cfg.ingest_url(),
+                authorization,
+                body,
+                keepalive: true,
+                timeout_ms: self.cfg.request_timeout_ms,
+            });
+        }
+        requests
+    }
+
+    /// The page is visible again (or back online): resume at once, without waiting out a
+    /// backoff that was counting while nobody was looking.
+    pub fn resume(&mut self, now: f64) {
+        self.not_before = self.not_before.min(now);
+    }
+
+    /// Every event not known to be delivered (queued, waiting for a retry, in flight with or
+    /// without keepalive), oldest first, as text to keep in storage for the next page load:
+    /// `{"v":1,"events":["<event JSON>", ...]}`. The newest events are kept when they exceed
+    /// [`MAX_PERSIST_BYTES`] (`stats().unsaved` counts the others). Empty when there is
+    /// nothing to save, and always without consent (pending events live in memory only).
+    pub fn snapshot(&mut self) -> String {
+        if self.consent != Consent::Granted {
+            self.stats.unsaved = 0;
+            return String::new();
+        }
+        // Oldest first, near enough: what is in flight and waiting for a retry is older than
+        // what is queued. (Order only decides which events a full snapshot leaves out.)
+        let all: Vec<&Queued> = self
+            .in_flight
+            .iter()
+            .flat_map(|(_, b, _)| b.events.iter())
+            .chain(
+                self.keepalive
+                    .iter()
+                    .flat_map(|(_, b, _, _)| b.events.iter()),
+            )
+            .chain(self.ready.iter().flat_map(|b| b.events.iter()))
+            .chain(self.queue.iter())
+            .collect();
+        self.stats.unsaved = 0;
+        if all.is_empty() {
+            return String::new();
+        }
+        let mut size = 0usize;
+        let mut start = all.len();
+        while start > 0 {
+            // Escaping grows event JSON by its quotes and backslashes, about a tenth.
+            let add = all[start - 1].len() * 11 / 10 + 3;
+            if size + add > MAX_PERSIST_BYTES {
+                break;
+            }
+            size += add;
+            start -= 1;
+        }
+        let unsaved = start as u64;
+        let mut out = String::with_capacity(size + 20);
+        out.push_str("{\"v\":1,\"events\":[");
+        for (i, e) in all[start..].iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let mut json = String::with_capacity(e.len());
+            e.write(&mut json);
+            crate::core::json::write_str(&mut out, &json);
+        }
+        out.push_str("]}");
+        self.stats.unsaved = unsaved;
+        out
+    }
+
+    /// Takes up a snapshot saved by an earlier page. Events keep their `message_id` (the server
+    /// drops any it already has); malformed entries are skipped. Returns how many were taken.
+    pub fn restore(&mut self, text: &str, now: f64) -> usize {
+        if self.consent == Consent::Denied {
+            return 0;
+        }
+        let Ok(doc) = crate::core::json::parse(text) else {
+            return 0;
+        };
+        if doc.get("v").and_then(crate::core::json::Value::as_u64) != Some(1) {
+            return 0;
+        }
+        let Some(events) = doc
+            .get("events")
+            .and_then(crate::core::json::Value::as_array)
+        else {
+            return 0;
+        };
+        let mut taken = 0;
+        for entry in events {
+            let Some(json) = entry.as_str() else { continue };
+            if json.len() > self.cfg.max_event_bytes as usize {
+                continue;
+            }
+            let Some(event) = Restored::of(json) else {
+                continue;
+            };
+            if let Credentials::Public { sessions, .. } = &mut self.credentials {
+                session_index(sessions, &event.identity);
+            }
+            let who = self.shared_who(&event.identity);
+            let context = event
+                .context
+                .map(|c| self.shared_context(c.to_string(), &mut Cuts::default()));
+            self.push(
+                Queued {
+                    seq: 0,
+                    body: event.body.into_boxed_str(),
+                    who,
+                    context,
+                },
+                now,
+            );
+            taken += 1;
+        }
+        self.stats.restored += taken as u64;
+        taken
+    }
+}
+
+/// A saved event, taken apart into what the queue keeps.
+struct Restored<'a> {
+    /// The wire JSON without identity, context and closing brace.
+    body: String,
+    identity: Identity,
+    context: Option<&'a str>,
+}
+
+impl<'a> Restored<'a> {
+    /// `None` when `json` is not an event with a `message_id` and an identity.
+    pub(super) fn of(json: &'a str) -> Option<Restored<'a>> {
+        let members = crate::core::json::members(json)?;
+        let id = |k: &str| -> Option<String> {
+            let raw = members.iter().find(|(key, _)| key == k)?.1;
+            match crate::core::json::parse(raw) {
+                Ok(crate::core::json::Value::String(s))
+                    if crate::core::event::check_id(k, &s).is_ok() =>
+                {
+                    Some(s)
+                }
+                _ => None,
+            }
+        };
+        id("message_id")?;
+        let identity = match (id("user_id"), id("anonymous_id")) {
+            (Some(user_id), anonymous_id) => Identity::User {
+                user_id,
+                anonymous_id,
+            },
+            (None, Some(anonymous_id)) => Identity::Anonymous { anonymous_id },
+            (None, None) => return None,
+        };
+        let mut body = String::with_capacity(json.len());
+        let mut context = None;
+        for (key, raw) in &members {
+            match key.as_str() {
+                "user_id" | "anonymous_id" => {}
+                "context" => context = Some(*raw),
+                _ => {
+                    body.push(if body.is_empty() { '{' } else { ',' });
+                    crate::core::json::write_str(&mut body, key);
+                    body.push(':');
+                    body.push_str(raw);
+                }
+            }
+        }
+        Some(Restored {
+            body,
+            identity,
+            context,
+        })
+    }
+}
