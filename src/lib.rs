@@ -1,9 +1,14 @@
 //! SegOps analytics SDK: a small event pipeline with an identity layer in front of it.
 //!
-//! The core (everything but `wasm`) is plain Rust without I/O: config, events, the delivery
-//! state machine and its outcome rules, tested natively with `cargo test`. The `wasm` module is
-//! the only place that touches JavaScript: it converts JS values once on the way in and out and
-//! drives the core with the platform's fetch, clock and timers.
+//! Three layers, one folder each:
+//! - `js/`: the loader, what the app imports: a synchronous API that records each call (its
+//!   arguments as JSON, its time, identity and page) and buffers it until the WebAssembly
+//!   module is ready; and the platform half that runs next to the module (fetch, timers,
+//!   storage, page signals).
+//! - [`edge`] (wasm32 only): the only `#[wasm_bindgen]` code. Strings and numbers cross the
+//!   boundary; no JS value is read from Rust.
+//! - [`core`]: plain Rust without I/O (config, the client state machine, events, the delivery
+//!   pipeline, sessions, privacy, referrals), tested natively with `cargo test`.
 //!
 //! The crate needs only `core` and `alloc`. With the default `std` feature it links the standard
 //! library as usual; the published package is built without it, with the trapping panic handler
@@ -13,22 +18,10 @@
 
 extern crate alloc;
 
-pub mod auth;
-pub mod config;
-pub mod delivery;
-pub mod error;
-pub mod event;
-pub mod json;
-pub mod num;
-pub mod pipeline;
-pub mod privacy;
-pub mod referrer;
-pub mod sign;
-pub mod time;
-pub mod uuid;
+pub mod core;
 
 #[cfg(target_arch = "wasm32")]
-pub mod wasm;
+pub mod edge;
 
 // Its size classes are compiled and tested everywhere; the runtime only without std on wasm32.
 #[cfg_attr(
@@ -37,7 +30,7 @@ pub mod wasm;
 )]
 mod bare;
 
-pub use error::Error;
+pub use crate::core::error::Error;
 
 /// What every module uses from `alloc`, which `std`'s prelude would otherwise bring.
 #[allow(unused_imports)]

@@ -1,0 +1,187 @@
+//! The edge: the only `#[wasm_bindgen]` code. [`Core`] wraps the core's
+//! [`Client`](crate::core::client::Client) for the JS platform layer (`js/runtime/`): strings
+//! and numbers in, strings and numbers out. No JS value is read or built here, nothing is
+//! imported from JS, and nothing here can throw into JS: a failed call returns its error as
+//! text (see [`error_text`]), which the platform layer turns into a `SegOpsError`.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use wasm_bindgen::prelude::*;
+
+use crate::core::client::{Client, Recorded};
+use crate::core::error::Error;
+
+#[cfg(feature = "server")]
+mod signer;
+
+/// The text of a failed call: `\u{1}` + code + `\u{1}` + field + `\u{1}` + message. A
+/// successful call's text never starts with `\u{1}`.
+pub fn error_text(e: &Error) -> String {
+    let mut s = String::from("\u{1}");
+    s.push_str(e.code());
+    s.push('\u{1}');
+    s.push_str(e.field().unwrap_or(""));
+    s.push('\u{1}');
+    s.push_str(&e.message());
+    s
+}
+
+fn num(n: u64) -> String {
+    crate::core::num::int_string(n as i64)
+}
+
+/// One SegOps client's core. Create it empty, then [`Core::open`] it.
+#[wasm_bindgen]
+pub struct Core {
+    client: Option<Client>,
+}
+
+impl Default for Core {
+    fn default() -> Self {
+        Core::new()
+    }
+}
+
+#[wasm_bindgen]
+impl Core {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Core {
+        Core { client: None }
+    }
+
+    /// Opens the client (see `Client::open` for the text): `""`, or the error.
+    pub fn open(&mut self, text: &str) -> String {
+        match Client::open(text) {
+            Ok(c) => {
+                self.client = Some(c);
+                String::new()
+            }
+            Err(e) => error_text(&e),
+        }
+    }
+
+    /// Records a call: `""` when done, the error, or the JSON array of events for
+    /// `beforeSend` (then call [`Core::hooked`]).
+    pub fn record(&mut self, text: &str, now: f64, flags: u32) -> String {
+        let Some(c) = &mut self.client else {
+            return String::new();
+        };
+        match c.record(text, now, flags) {
+            Ok(Recorded::Done) => String::new(),
+            Ok(Recorded::Hook(events)) => events,
+            Err(e) => error_text(&e),
+        }
+    }
+
+    /// `beforeSend`'s answers for the events of the latest hook request: `""` or the error.
+    pub fn hooked(&mut self, text: &str, now: f64) -> String {
+        match self.client.as_mut().map(|c| c.hooked(text, now)) {
+            Some(Err(e)) => error_text(&e),
+            _ => String::new(),
+        }
+    }
+
+    /// `flush()`: the target (digits) to pass to [`Core::flushed`], or the error.
+    pub fn flush(&mut self) -> String {
+        match self.client.as_mut().map(Client::flush) {
+            Some(Ok(t)) => num(t),
+            Some(Err(e)) => error_text(&e),
+            None => String::from("0"),
+        }
+    }
+
+    /// `shutdown()`: the target to pass to [`Core::flushed`].
+    pub fn shutdown(&mut self) -> f64 {
+        self.client.as_mut().map_or(0.0, |c| c.shutdown() as f64)
+    }
+
+    /// Whether everything up to `target` was delivered or given up on.
+    pub fn flushed(&self, target: f64) -> bool {
+        self.client
+            .as_ref()
+            .is_none_or(|c| c.is_flushed(target as u64))
+    }
+
+    /// `setConsent(value)`: the new state, or the error.
+    #[wasm_bindgen(js_name = setConsent)]
+    pub fn set_consent(&mut self, text: &str) -> String {
+        match self.client.as_mut().map(|c| c.set_consent(text)) {
+            Some(Ok(c)) => c.as_str().to_string(),
+            Some(Err(e)) => error_text(&e),
+            None => String::new(),
+        }
+    }
+
+    pub fn consent(&self) -> String {
+        self.client
+            .as_ref()
+            .map_or("pending", |c| c.consent().as_str())
+            .to_string()
+    }
+
+    #[wasm_bindgen(js_name = anonymousId)]
+    pub fn anonymous_id(&self) -> String {
+        self.client
+            .as_ref()
+            .map_or(String::new(), |c| c.anonymous_id().to_string())
+    }
+
+    /// The page is hidden or being unloaded: the keepalive requests, as [`Core::poll`] writes
+    /// them.
+    pub fn hidden(&mut self, now: f64) -> String {
+        let requests = self.client.as_mut().map_or(Vec::new(), |c| c.hidden(now));
+        crate::core::client::Output {
+            requests,
+            ..Default::default()
+        }
+        .encode()
+    }
+
+    /// The page is visible again, or back online.
+    pub fn resume(&mut self, now: f64) {
+        if let Some(c) = &mut self.client {
+            c.resume(now);
+        }
+    }
+
+    /// The answer to request `id` (see `Client::answer`).
+    pub fn answer(
+        &mut self,
+        id: f64,
+        status: f64,
+        retry_after: Option<String>,
+        body: String,
+        now: f64,
+    ) {
+        if let Some(c) = &mut self.client {
+            c.answer(id as u64, status, retry_after, body, now);
+        }
+    }
+
+    /// What to do now: see `Output::encode`.
+    pub fn poll(&mut self, now: f64) -> String {
+        self.client
+            .as_mut()
+            .map_or(String::new(), |c| c.poll(now).encode())
+    }
+
+    /// The unsent events for the next page load; `""` for nothing to keep.
+    pub fn snapshot(&mut self) -> String {
+        self.client.as_mut().map_or(String::new(), Client::snapshot)
+    }
+
+    /// Takes up a snapshot an earlier page saved; how many events.
+    pub fn restore(&mut self, text: &str, now: f64) -> u32 {
+        self.client
+            .as_mut()
+            .map_or(0, |c| c.restore(text, now) as u32)
+    }
+
+    /// `stats()` as JSON.
+    pub fn stats(&self, now: f64) -> String {
+        self.client
+            .as_ref()
+            .map_or(String::from("{}"), |c| c.stats(now))
+    }
+}

@@ -1,0 +1,82 @@
+//! `signUserId({ secret, userId, now? })` for the app's server (the Node build only, feature
+//! `server`, so that no browser bundle offers to handle an HMAC secret).
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use wasm_bindgen::prelude::*;
+
+use super::error_text;
+use crate::core::client::input::{arg_object, check_keys, expected, opt_string, Arg, Field};
+use crate::core::error::Error;
+use crate::core::event::check_id;
+use crate::core::json::{members, parse, write_str, Value};
+use crate::core::time::parse_rfc3339;
+
+/// Signs a user id: `{"v": <the loader's record of the arguments>, "t": <now, epoch ms>}` ->
+/// `{"userId","userIdSig","userIdTs"}` as JSON, or the error.
+#[wasm_bindgen]
+pub fn sign(text: &str) -> String {
+    match sign_inner(text) {
+        Ok(s) => s,
+        Err(e) => error_text(&e),
+    }
+}
+
+fn sign_inner(text: &str) -> Result<String, Error> {
+    let doc = members(text).unwrap_or_default();
+    let get = |k: &str| doc.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
+    let arg = Arg::of(get("v"));
+    let args = arg_object(&arg, "signUserId", true, "{ secret, userId, now? }")?
+        .ok_or_else(|| Error::argument("signUserId", "expected { secret, userId, now? }"))?;
+    check_keys(
+        &args,
+        &["secret", "userId", "now"],
+        "signUserId.",
+        Error::argument,
+    )?;
+    let secret = opt_string("signUserId.secret", args.field("secret"), Error::argument)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            Error::argument(
+                "signUserId.secret",
+                "is required: the public key's hmac_secret",
+            )
+        })?;
+    let user_id = opt_string("signUserId.userId", args.field("userId"), Error::argument)?
+        .ok_or_else(|| Error::argument("signUserId.userId", "is required: a non-empty string"))?;
+    check_id("signUserId.userId", &user_id)?;
+    let now_field = args.field("now");
+    let exp = "a Date or epoch milliseconds";
+    let now_ms = match now_field {
+        Field::Absent => get("t")
+            .and_then(|raw| match parse(raw) {
+                Ok(Value::Number(n)) => Some(n.approx_f64()),
+                _ => None,
+            })
+            .unwrap_or(0.0),
+        // A Date arrives as its ISO string.
+        Field::Json(raw) => match parse(raw) {
+            Ok(Value::Number(n)) => n.approx_f64(),
+            Ok(Value::String(s)) => parse_rfc3339(&s)
+                .ok_or_else(|| Error::argument("signUserId.now", &expected(exp, now_field)))?,
+            _ => return Err(Error::argument("signUserId.now", &expected(exp, now_field))),
+        },
+        Field::Problem(_) => {
+            return Err(Error::argument("signUserId.now", &expected(exp, now_field)))
+        }
+    };
+    if !now_ms.is_finite() || now_ms.abs() > 8.64e15 {
+        return Err(Error::argument("signUserId.now", "expected a valid time"));
+    }
+    let ts = crate::core::num::floor(now_ms / 1000.0) as i64;
+    let sig = crate::core::sign::sign_user_id(&secret, &user_id, ts);
+    let mut out = String::from("{\"userId\":");
+    write_str(&mut out, &user_id);
+    out.push_str(",\"userIdSig\":");
+    write_str(&mut out, &sig);
+    out.push_str(",\"userIdTs\":");
+    crate::core::num::push_int(&mut out, ts);
+    out.push('}');
+    Ok(out)
+}
