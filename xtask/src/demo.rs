@@ -1,5 +1,6 @@
-//! `cargo xtask demo`: the web package in www-demo/pkg, the emulator serving the API and the
-//! demo page on one origin, with dev keys printed and written for the page.
+//! `cargo xtask demo`: the package's browser build (`pkg/web/`) copied to www-demo/pkg, the
+//! emulator serving the API and the demo page on one origin, with dev keys printed and written
+//! for the page.
 
 use std::ffi::OsString;
 use std::fs;
@@ -21,8 +22,11 @@ pub fn run(ctx: &Ctx, addr: &str) -> i32 {
         );
         return 1;
     }
-    ui::heading("web package -> www-demo/pkg");
-    if let Err(e) = pkg::wasm_pack_build(ctx, "web", "www-demo/pkg") {
+    let built = pkg::Builds::default().package(ctx).and_then(|dir| {
+        ui::heading("pkg/web -> www-demo/pkg");
+        pkg::copy_dir(&dir.join("web"), &ctx.root.join("www-demo/pkg"))
+    });
+    if let Err(e) = built {
         ui::problem("demo", e);
         return 1;
     }

@@ -1,20 +1,24 @@
-//! The npm package: the wasm-pack builds, the assembly of `@segops/sdk` in `pkg/` from them and
-//! `pkg-template/`, `npm pack`, and the size report.
+//! The npm package: the wasm-pack builds, the assembly of `@segops/sdk` in `pkg/` from them,
+//! `js/` and `pkg-template/`, `npm pack`, and the size report.
 //!
 //! Layout of `pkg/` (see `pkg-template/package.json` for the `exports` map):
 //!
 //! ```text
-//! package.json       from pkg-template/, version from Cargo.toml
-//! README.md          from pkg-template/
-//! web/index.js       "." in browsers and bundlers: loads the .wasm on import (minified)
-//! web/segops_sdk.js  wasm-pack's `--target web` glue with its snippets, bundled and minified;
-//!                    also "./web", for loading the .wasm from another URL with init(url)
-//! web/segops_sdk_bg.wasm, web/*.d.ts
-//! node/segops_sdk.cjs  "." for require() in Node: wasm-pack's `--target nodejs` glue (built
-//!                    with the `server` feature), its snippets converted to CommonJS
-//! node/index.mjs     "." for import in Node: the glue's exports by name (generated)
-//! node/segops_sdk_bg.wasm, node/index.d.ts, node/segops_sdk.d.cts
-//! server.*           "./server": signUserId from the Node build (a throwing stub in browsers)
+//! package.json, README.md     from pkg-template/, version from Cargo.toml; LICENSE-* from the root
+//! index.d.ts, index.d.cts     the types, for import and require (js/types/)
+//! server.d.ts, server.d.cts   the types of "./server"
+//! web/index.js    "." in browsers and bundlers: the loader alone (js/entries/web.js), minified;
+//!                 what the page waits for
+//! web/engine.js   imported by the loader when the first client is created: the runtime and
+//!                 wasm-bindgen's glue (js/entries/engine.js), minified
+//! web/segops_sdk_bg.wasm      fetched by the loader, streaming-compiled
+//! web/server.js   "./server" in browser bundles: signUserId throws
+//! node/index.mjs, node/index.cjs    "." in Node: loader, runtime, glue and the module's bytes
+//!                 (js/entries/node.js, the `server` build), compiled synchronously on first use
+//! node/server.mjs, node/server.cjs  "./server" in Node
+//! server/package.json         "./server" for TypeScript's node10 resolution
+//! cdn/segops.js   one <script> for pages without a bundler (js/entries/cdn.js), and its .wasm
+//! cdn/snippet.js  the inline snippet that records calls until cdn/segops.js arrives
 //! ```
 
 use std::collections::BTreeSet;
@@ -29,32 +33,37 @@ use crate::{json, setup, ui, Ctx};
 pub const PKG_DIR: &str = "pkg";
 /// The files merged into the package, relative to the repository root.
 pub const TEMPLATE_DIR: &str = "pkg-template";
+/// The JavaScript sources (loader, runtime, entries, types), relative to the repository root.
+pub const JS_DIR: &str = "js";
 /// The browser entry, relative to the package; the size report follows its imports.
 pub const BROWSER_ENTRY: &str = "web/index.js";
 /// What `pkg-template/package.json` has as its version; replaced by Cargo.toml's.
 const VERSION_PLACEHOLDER: &str = "\"version\": \"0.0.0-from-cargo-toml\"";
+/// The config the README's snippet shows; the build puts it after the snippet's function.
+pub const SNIPPET_CONFIG: &str = r#"{apiUrl:"https://api.segops.example",apiKey:"pk_live_...",getUser:function(){return window.currentUser?{userId:window.currentUser.id}:null}}"#;
 
-/// Where the wasm-pack build for `target` goes: `<target dir>/npm/<target>`.
-pub fn build_dir(ctx: &Ctx, target: &str) -> PathBuf {
-    ctx.target_dir.join("npm").join(target)
+/// Where the wasm-pack build for `name` (`web` or `node`) goes: `<target dir>/npm/<name>`.
+pub fn build_dir(ctx: &Ctx, name: &str) -> PathBuf {
+    ctx.target_dir.join("npm").join(name)
 }
 
-/// `wasm-pack build --release --target <target> --out-dir <out_dir>`, from the repository root
-/// (a relative `out_dir` is relative to the crate root, which is the repository root).
-/// Both build without the crate's default `std` feature (core + alloc, the trapping panic
-/// handler and the small allocator of `src/bare.rs`). The Node build gets the crate's `server`
-/// feature (`signUserId`); browser builds never do.
+/// `wasm-pack build --release --target web --out-dir <out_dir>`, from the repository root (a
+/// relative `out_dir` is relative to the crate root, which is the repository root). Both
+/// builds go without the crate's default `std` feature (core + alloc, the trapping panic
+/// handler and the small allocator of `src/bare.rs`); with `server`, the crate's `server`
+/// feature (`signUserId`), which browser builds never get. Both use the web target's glue: the
+/// JS entries say where the module comes from.
 pub fn wasm_pack_build(
     ctx: &Ctx,
-    target: &str,
+    server: bool,
     out_dir: impl AsRef<Path>,
 ) -> Result<PathBuf, String> {
     let out_dir = ctx.root.join(out_dir);
     let mut cmd = Command::new("wasm-pack");
-    cmd.args(["build", "--release", "--target", target, "--out-dir"])
+    cmd.args(["build", "--release", "--target", "web", "--out-dir"])
         .arg(&out_dir);
     cmd.args(["--", "--no-default-features"]);
-    if target == "nodejs" {
+    if server {
         cmd.args(["--features", "server"]);
     }
     let out = run_tee(
@@ -65,7 +74,8 @@ pub fn wasm_pack_build(
         return Ok(out_dir);
     }
     let mut msg = format!(
-        "wasm-pack build --target {target} failed ({})",
+        "wasm-pack build{} failed ({})",
+        if server { " --features server" } else { "" },
         out.describe()
     );
     if let Some(hint) = wasm_opt_hint(&out.output) {
@@ -75,13 +85,14 @@ pub fn wasm_pack_build(
     Err(msg)
 }
 
-fn build(ctx: &Ctx, target: &str) -> Result<PathBuf, String> {
-    let dir = build_dir(ctx, target);
-    ui::heading(format!("wasm-pack --target {target} -> {}", dir.display()));
-    wasm_pack_build(ctx, target, dir)
+fn build(ctx: &Ctx, name: &str) -> Result<PathBuf, String> {
+    let dir = build_dir(ctx, name);
+    ui::heading(format!("wasm-pack ({name}) -> {}", dir.display()));
+    wasm_pack_build(ctx, name == "node", dir)
 }
 
-/// Both wasm-pack builds, each done at most once per xtask run (the test tiers share them).
+/// Both wasm-pack builds and the package, each made at most once per xtask run (the test
+/// tiers share them).
 #[derive(Default)]
 pub struct Builds {
     web: Option<Result<PathBuf, String>>,
@@ -90,16 +101,14 @@ pub struct Builds {
 }
 
 impl Builds {
-    /// The `--target web` build.
+    /// The browser build (no `server` feature).
     pub fn web(&mut self, ctx: &Ctx) -> Result<PathBuf, String> {
         self.web.get_or_insert_with(|| build(ctx, "web")).clone()
     }
 
-    /// The `--target nodejs` build (with the `server` feature).
+    /// The Node build (with the `server` feature).
     pub fn node(&mut self, ctx: &Ctx) -> Result<PathBuf, String> {
-        self.node
-            .get_or_insert_with(|| build(ctx, "nodejs"))
-            .clone()
+        self.node.get_or_insert_with(|| build(ctx, "node")).clone()
     }
 
     /// Both builds, assembled into `pkg/`.
@@ -117,7 +126,8 @@ impl Builds {
     }
 }
 
-/// Assembles the package in `<root>/pkg` from the two wasm-pack builds and `pkg-template/`.
+/// Assembles the package in `<root>/pkg` from the two wasm-pack builds, `js/` and
+/// `pkg-template/`.
 pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
     let esbuild = setup::npm_bin("esbuild");
     if !esbuild.is_file() {
@@ -127,11 +137,15 @@ pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
         ));
     }
     let template = ctx.root.join(TEMPLATE_DIR);
+    let js = ctx.root.join(JS_DIR);
     let out = ctx.root.join(PKG_DIR);
     if out.exists() {
         fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     }
     copy_tree(&template, &out)?;
+    for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        copy(&ctx.root.join(license), &out.join(license))?;
+    }
 
     // package.json: the version from Cargo.toml
     let cargo_toml = read(&ctx.root.join("Cargo.toml"))?;
@@ -149,90 +163,124 @@ pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
     );
     write(&out.join("package.json"), &manifest)?;
 
-    // web/: the glue and its snippets as one minified ES module, the entry minified, the
-    // types without wasm-bindgen's InitOutput
+    // The types, the same for every build; .d.cts twins for require().
+    for name in ["index", "server"] {
+        let text = read(&js.join("types").join(format!("{name}.d.ts")))?;
+        write(&out.join(format!("{name}.d.ts")), &text)?;
+        write(
+            &out.join(format!("{name}.d.cts")),
+            &text.replace("from \"./index.js\"", "from \"./index.cjs\""),
+        )?;
+    }
+    write(
+        &out.join("server/package.json"),
+        "{\n  \"main\": \"../node/server.cjs\",\n  \"types\": \"../server.d.cts\"\n}\n",
+    )?;
+
+    let define = format!("--define:SEGOPS_VERSION={}", json::quote(&version));
+    let alias = |name: &str, path: &Path| format!("--alias:{name}={}", path.display());
+    let browser = [
+        "--bundle",
+        "--minify",
+        "--format=esm",
+        "--target=es2020",
+        "--platform=browser",
+    ];
+    let web_glue = alias("segops-glue", &web.join("segops_sdk.js"));
+
+    // web/: the loader alone; the engine chunk (its import stays a separate file)
     let web_out = out.join("web");
     esbuild_run(
         &esbuild,
-        &web.join("segops_sdk.js"),
-        &web_out.join("segops_sdk.js"),
-        &["--bundle", "--format=esm", "--minify"],
+        &js.join("entries/web.js"),
+        &web_out.join("index.js"),
+        &[&browser[..], &["--external:./engine.js", &define]].concat(),
     )?;
     esbuild_run(
         &esbuild,
-        &template.join(BROWSER_ENTRY),
-        &out.join(BROWSER_ENTRY),
-        &["--format=esm", "--minify"],
+        &js.join("entries/engine.js"),
+        &web_out.join("engine.js"),
+        &[&browser[..], &[web_glue.as_str(), &define]].concat(),
     )?;
     copy(
         &web.join("segops_sdk_bg.wasm"),
         &web_out.join("segops_sdk_bg.wasm"),
     )?;
-    let web_types = read(&web.join("segops_sdk.d.ts"))?;
-    write(
-        &web_out.join("segops_sdk.d.ts"),
-        &dispose_ignored(&without_init_output(&web_types)?),
+    copy(
+        &js.join("entries/server.browser.js"),
+        &web_out.join("server.js"),
     )?;
 
-    // node/: the CommonJS glue as it is, its ES-module snippets converted to CommonJS
+    // node/: everything in one file per format, the module's bytes included
     let node_out = out.join("node");
-    let mut glue = read(&node.join("segops_sdk.js"))?;
-    for snippet in files_under(&node.join("snippets"), ".js") {
-        let rel = snippet
-            .strip_prefix(node)
-            .map_err(|_| "snippet outside the build".to_string())?
-            .to_string_lossy()
-            .into_owned();
-        if !glue.contains(&format!("./{rel}")) {
-            continue; // left over from an earlier build
-        }
-        let rel_cjs = format!("{}.cjs", rel.trim_end_matches(".js"));
+    let wasm = fs::read(node.join("segops_sdk_bg.wasm"))
+        .map_err(|e| format!("{}: {e}", node.display()))?;
+    let wasm_js = node.join("wasm-base64.js");
+    write(
+        &wasm_js,
+        &format!(
+            "// The module's bytes, base64 (generated by `cargo xtask pkg`).\nexport const WASM = \"{}\";\n",
+            base64(&wasm)
+        ),
+    )?;
+    let node_glue = alias("segops-glue", &node.join("segops_sdk.js"));
+    let node_wasm = alias("segops-wasm", &wasm_js);
+    for (format, ext) in [("esm", "mjs"), ("cjs", "cjs")] {
+        let flags = [
+            "--bundle",
+            "--platform=node",
+            "--target=node20",
+            &format!("--format={format}"),
+            &node_glue,
+            &node_wasm,
+            &define,
+        ];
         esbuild_run(
             &esbuild,
-            &snippet,
-            &node_out.join(&rel_cjs),
-            &["--format=cjs", "--platform=node"],
+            &js.join("entries/node.js"),
+            &node_out.join(format!("index.{ext}")),
+            &flags,
         )?;
-        // Only the require() calls: the same path is also the name of a wasm import module.
-        for (open, close) in [("String.raw`", "`"), ("\"", "\""), ("'", "'")] {
-            glue = glue.replace(
-                &format!("require({open}./{rel}{close})"),
-                &format!("require({open}./{rel_cjs}{close})"),
-            );
-        }
-        if glue
-            .split("require(")
-            .skip(1)
-            .any(|call| call.split(')').next().is_some_and(|arg| arg.contains(&rel)))
-        {
-            return Err(format!(
-                "the Node glue requires {rel} in a way xtask does not rewrite"
-            ));
-        }
     }
-    let glue = glue.replace(
-        "@ts-self-types=\"./segops_sdk.d.ts\"",
-        "@ts-self-types=\"./segops_sdk.d.cts\"",
-    );
-    write(&node_out.join("segops_sdk.cjs"), &glue)?;
-    copy(
-        &node.join("segops_sdk_bg.wasm"),
-        &node_out.join("segops_sdk_bg.wasm"),
-    )?;
-    let node_types = read(&node.join("segops_sdk.d.ts"))?;
-    let names = value_exports(&node_types);
-    if !names.iter().any(|n| n == "signUserId") {
-        return Err(
-            "the Node build has no signUserId (built without the `server` feature?)".into(),
-        );
-    }
-    let node_types = dispose_ignored(&node_types);
-    write(&node_out.join("segops_sdk.d.cts"), &node_types)?;
     write(
-        &node_out.join("index.d.ts"),
-        &format!("{node_types}\n{NODE_INIT_TYPES}"),
+        &node_out.join("server.mjs"),
+        "// @segops/sdk/server in Node: signUserId, from the Node build.\nexport { signUserId } from \"./index.mjs\";\n",
     )?;
-    write(&node_out.join("index.mjs"), &node_esm_wrapper(&names))?;
+    write(
+        &node_out.join("server.cjs"),
+        "// @segops/sdk/server in Node (require): signUserId, from the Node build.\n\"use strict\";\nmodule.exports = { signUserId: require(\"./index.cjs\").signUserId };\n",
+    )?;
+
+    // cdn/: one script with its .wasm, and the inline snippet
+    let cdn_out = out.join("cdn");
+    esbuild_run(
+        &esbuild,
+        &js.join("entries/cdn.js"),
+        &cdn_out.join("segops.js"),
+        &[
+            "--bundle",
+            "--minify",
+            "--format=iife",
+            "--target=es2020",
+            &web_glue,
+            &define,
+        ],
+    )?;
+    copy(
+        &web.join("segops_sdk_bg.wasm"),
+        &cdn_out.join("segops_sdk_bg.wasm"),
+    )?;
+    let snippet_body = node.join("snippet-body.js");
+    esbuild_run(
+        &esbuild,
+        &js.join("entries/snippet.js"),
+        &snippet_body,
+        &["--bundle", "--minify", "--format=esm", "--target=es2020"],
+    )?;
+    write(
+        &cdn_out.join("snippet.js"),
+        &snippet(&read(&snippet_body)?, SNIPPET_CONFIG),
+    )?;
 
     let missing = missing_targets(&out)?;
     if !missing.is_empty() {
@@ -245,113 +293,31 @@ pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Declarations the Node ES module adds to the Node build's types.
-const NODE_INIT_TYPES: &str = "\
-/** Nothing to do in Node (the module is ready on import); here so that code shared with
- * browsers can call it. */
-declare function init(module_or_path?: unknown): Promise<void>;
-export default init;
-export { init };
-/** Nothing to do in Node; here so that code shared with browsers can call it. */
-export function initSync(module?: unknown): void;
-";
-
-/// `node/index.mjs`: the CommonJS glue's `exports` by name, and no-op `init`/`initSync`.
-pub fn node_esm_wrapper(names: &[String]) -> String {
-    format!(
-        "// @segops/sdk in Node as an ES module (generated by `cargo xtask pkg`): the exports of the\n\
-         // CommonJS build by name, and init()/initSync(), which have nothing to do in Node, so that code\n\
-         // shared with browsers can call them.\n\
-         import sdk from \"./segops_sdk.cjs\";\n\
-         \n\
-         export const {{ {} }} = sdk;\n\
-         export async function init() {{}}\n\
-         export function initSync() {{}}\n\
-         export default init;\n",
-        names.join(", ")
-    )
+/// The inline snippet: the minified body as a function of the config, called with `config`.
+pub fn snippet(body: &str, config: &str) -> String {
+    format!("!function(segopsConfig){{{}}}({config});\n", body.trim())
 }
 
-/// Names of the values (classes, functions, consts, enums) a wasm-bindgen `.d.ts` exports.
-pub fn value_exports(dts: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for line in dts.lines() {
-        let rest = line.trim_start();
-        let Some(rest) = rest.strip_prefix("export ") else {
-            continue;
-        };
-        let rest = rest.strip_prefix("declare ").unwrap_or(rest);
-        let Some(rest) = ["class ", "function ", "const ", "enum "]
-            .iter()
-            .find_map(|kw| rest.strip_prefix(kw))
-        else {
-            continue;
-        };
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
-            .collect();
-        if !name.is_empty() && !names.contains(&name) {
-            names.push(name);
+/// Standard base64 with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
         }
-    }
-    names
-}
-
-/// wasm-bindgen declares `[Symbol.dispose](): void` on classes, which is an error (TS2550) in
-/// every project whose `lib` predates `esnext.disposable`. A `@ts-ignore` above it keeps it
-/// typed where the lib has it, and out of the way elsewhere.
-pub fn dispose_ignored(dts: &str) -> String {
-    let mut out = String::with_capacity(dts.len() + 256);
-    for line in dts.lines() {
-        if line.trim_start().starts_with("[Symbol.dispose]") {
-            let indent = &line[..line.len() - line.trim_start().len()];
-            out.push_str(indent);
-            out.push_str("// @ts-ignore: Symbol.dispose needs lib esnext.disposable (TS 5.2+)\n");
-        }
-        out.push_str(line);
-        out.push('\n');
     }
     out
-}
-
-/// The web build's types without wasm-bindgen's `InitOutput` (the module's raw exports, typed
-/// with `any`): `initSync` returns nothing and `init` a `Promise<void>` instead.
-pub fn without_init_output(dts: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(dts.len());
-    let mut lines = dts.lines();
-    let mut removed = false;
-    while let Some(line) = lines.next() {
-        if line.starts_with("export interface InitOutput") {
-            removed = true;
-            if !line.trim_end().ends_with('}') {
-                for l in lines.by_ref() {
-                    if l.starts_with('}') {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    if !removed {
-        return Err(
-            "the web build's .d.ts has no `export interface InitOutput`: \
-                    check xtask's types rewrite against this wasm-bindgen"
-                .into(),
-        );
-    }
-    let out = out
-        .replace("Promise<InitOutput>", "Promise<void>")
-        .replace("): InitOutput;", "): void;")
-        .replace(" * @returns {InitOutput}\n", "")
-        .replace(" * @returns {Promise<InitOutput>}\n", "");
-    if out.contains("InitOutput") {
-        return Err("the web build's .d.ts still names InitOutput after xtask's rewrite".into());
-    }
-    Ok(out)
 }
 
 /// Files `package.json` names (`main`, `module`, `types`, every `exports` target) that are
@@ -495,6 +461,14 @@ fn copy(from: &Path, to: &Path) -> Result<(), String> {
         .map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))
 }
 
+/// Replaces `to` with a copy of the folder `from`.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    if to.exists() {
+        fs::remove_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    }
+    copy_tree(from, to)
+}
+
 fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     for f in files_under(from, "") {
         let rel = f.strip_prefix(from).map_err(|e| e.to_string())?;
@@ -576,6 +550,48 @@ pub fn browser_files(pkg: &Path) -> Vec<PathBuf> {
         )
     });
     found
+}
+
+/// The part of [`browser_files`] a page fetches before the code that imports the SDK can go on:
+/// the entry and what it imports statically, transitively (not `import()`, not the `.wasm`).
+pub fn critical_files(pkg: &Path) -> Vec<PathBuf> {
+    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut todo = vec![pkg.join(BROWSER_ENTRY)];
+    while let Some(f) = todo.pop() {
+        if !f.is_file() || !seen.insert(f.clone()) {
+            continue;
+        }
+        let text = fs::read_to_string(&f).unwrap_or_default();
+        let dir = f.parent().unwrap_or(pkg);
+        for rel in static_imports(&text) {
+            todo.push(normalize(&dir.join(rel)));
+        }
+    }
+    seen.into_iter().collect()
+}
+
+/// The relative `.js` paths a module imports statically: `import … from "./x.js"`,
+/// `export … from "./x.js"`, `import "./x.js"`; not `import("./x.js")`.
+pub fn static_imports(js: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for quote in ['"', '\''] {
+        for (i, part) in js.split(quote).enumerate() {
+            if i % 2 == 0 || !(part.starts_with("./") || part.starts_with("../")) {
+                continue;
+            }
+            // What comes before the opening quote of this literal.
+            let before: String = js
+                .split(quote)
+                .take(i)
+                .collect::<Vec<_>>()
+                .join(&quote.to_string());
+            let before = before.trim_end();
+            if part.ends_with(".js") && (before.ends_with("from") || before.ends_with("import")) {
+                out.push(part.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// String literals in JavaScript source that name a `.js` or `.wasm` file: relative ones
@@ -770,43 +786,40 @@ mod tests {
         missing_targets(&root.join(TEMPLATE_DIR))
             .unwrap()
             .into_iter()
-            .filter(|t| !t.starts_with("./web/segops_sdk") && !t.starts_with("./node/"))
+            .filter(|t| {
+                !["./web/", "./node/", "./index.d", "./server.d"]
+                    .iter()
+                    .any(|p| t.starts_with(p))
+            })
             .for_each(|t| from_template.push(t));
         assert_eq!(from_template, Vec::<String>::new());
     }
 
     #[test]
-    fn finds_the_value_exports_of_a_dts() {
-        let dts = "export type SegOpsErrorCode =\n  | \"a\";\nexport interface SegOpsConfig {\n}\n\
-                   export class SegOpsClient {\n    free(): void;\n}\n\
-                   export function signUserId(args: SignUserIdArgs): SignedUserId;\n\
-                   export declare const VERSION: string;\n";
-        assert_eq!(
-            value_exports(dts),
-            ["SegOpsClient", "signUserId", "VERSION"]
-        );
-        let wrapper = node_esm_wrapper(&value_exports(dts));
-        assert!(wrapper.contains("export const { SegOpsClient, signUserId, VERSION } = sdk;"));
-        assert!(wrapper.contains("import sdk from \"./segops_sdk.cjs\";"));
-        assert!(wrapper.contains("export default init;"));
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
     }
 
     #[test]
-    fn drops_init_output_from_the_web_types() {
-        let dts = "export class SegOpsClient {\n    [Symbol.dispose](): void;\n}\n\n\
-                   export type InitInput = RequestInfo | URL;\n\n\
-                   export interface InitOutput {\n    readonly memory: WebAssembly.Memory;\n    readonly f: (a: number, b: any) => void;\n}\n\n\
-                   /**\n * @returns {InitOutput}\n */\n\
-                   export function initSync(module: SyncInitInput): InitOutput;\n\
-                   /**\n * @returns {Promise<InitOutput>}\n */\n\
-                   export default function __wbg_init (module_or_path?: InitInput): Promise<InitOutput>;\n";
-        let out = dispose_ignored(&without_init_output(dts).unwrap());
-        assert!(!out.contains("InitOutput") && !out.contains("any"), "{out}");
-        assert!(out.contains("export function initSync(module: SyncInitInput): void;"));
-        assert!(out.contains("(module_or_path?: InitInput): Promise<void>;"));
-        assert!(out.contains("    // @ts-ignore: Symbol.dispose"));
-        assert!(out.contains("export type InitInput = RequestInfo | URL;"));
-        assert!(without_init_output("export class A {}\n").is_err());
+    fn the_snippet_is_a_call_of_its_body() {
+        let s = snippet("let a=segopsConfig;\n", "{apiKey:\"pk\"}");
+        assert_eq!(
+            s,
+            "!function(segopsConfig){let a=segopsConfig;}({apiKey:\"pk\"});\n"
+        );
+    }
+
+    #[test]
+    fn static_imports_leave_out_dynamic_ones() {
+        let js = r#"import{a as b}from"./x.js";import"./y.js";export*from'./z.js';let e=()=>import("./engine.js"),u=new URL("./w.wasm",import.meta.url),s="./notes.js";"#;
+        let mut found = static_imports(js);
+        found.sort();
+        assert_eq!(found, ["./x.js", "./y.js", "./z.js"]);
     }
 
     #[test]

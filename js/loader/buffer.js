@@ -1,0 +1,97 @@
+// The calls recorded before the module is ready: kept in order within the queue's bounds, and
+// saved like unsent events when the page is hidden or closed first, so that the next page load
+// delivers them. Used by the loader and by the inline snippet of the CDN build.
+
+import { isBrowser } from "./capture.js";
+import { hex, random } from "./capture.js";
+import { PREFIX, remove, set, startConsent } from "./store.js";
+
+// The queue's bounds (src/core/config.rs), or the config's maxQueueEvents / maxQueueBytes.
+const MAX_EVENTS = 20000;
+const MAX_BYTES = 8 * 1024 * 1024;
+
+const count = (v, d) => (Number.isInteger(v) && v > 0 ? v : d);
+const isCall = (x) => typeof x === "string";
+
+export class Buffer {
+  // `f`: what the loader read of the config (consent, respectGlobalPrivacyControl and the
+  // bounds). Items are call records (strings) and [kind, value] for the other calls.
+  constructor(f) {
+    this.q = [];
+    this.bytes = 0;
+    this.over = 0;
+    this.tab = PREFIX + hex(random(8));
+    this.saved = 0;
+    this.savedOk = false;
+    this.maxE = count(f.maxE, MAX_EVENTS);
+    this.maxB = count(f.maxB, MAX_BYTES);
+    this.f = f;
+    this.chosen = false;
+    this.consent = startConsent(f.cc, f.gpc);
+    this.unwatch = null;
+    if (isBrowser()) {
+      const onVisibility = () => (document.visibilityState === "hidden" ? this.save() : this.unsave());
+      const onHide = () => this.save();
+      document.addEventListener("visibilitychange", onVisibility);
+      window.addEventListener("pagehide", onHide);
+      this.unwatch = () => {
+        this.unwatch = null;
+        document.removeEventListener("visibilitychange", onVisibility);
+        window.removeEventListener("pagehide", onHide);
+      };
+    }
+  }
+
+  calls() {
+    return this.q.filter(isCall);
+  }
+
+  push(it) {
+    this.q.push(it);
+    if (!isCall(it)) return;
+    this.bytes += it.length;
+    let n = this.calls().length;
+    while (n > this.maxE || this.bytes > this.maxB) {
+      const i = this.q.findIndex(isCall);
+      this.bytes -= this.q[i].length;
+      this.q.splice(i, 1);
+      n--;
+      if (this.saved > 0) this.saved--;
+      if (this.over++ === 0) {
+        console.warn(
+          "SegOps: the calls waiting for the SDK to load are over maxQueueEvents / maxQueueBytes; the oldest are dropped and counted in stats().dropped.queue_overflow",
+        );
+      }
+    }
+  }
+
+  // Hidden or closing before the module is ready: keep the calls for the next page load (only
+  // with consent: while pending or denied nothing is stored).
+  save() {
+    const calls = this.calls();
+    if (!this.unwatch || !calls.length || this.consent !== "granted") return;
+    this.savedOk = set(this.tab, JSON.stringify({ v: 2, calls }));
+    this.saved = this.savedOk ? calls.length : 0;
+  }
+
+  unsave() {
+    if (this.savedOk) remove(this.tab);
+    this.savedOk = false;
+    this.saved = 0;
+  }
+
+  // A consent choice made before the module is ready.
+  choose(state) {
+    if (state === "granted" || state === "denied" || state === "pending") {
+      this.consent = state;
+      this.chosen = true;
+      if (state !== "granted") this.unsave();
+    }
+  }
+
+  // The state to start the core in: the page's own choice, else the rule read afresh (another
+  // tab may have chosen meanwhile).
+  startState() {
+    return this.chosen ? this.consent : startConsent(this.f.cc, this.f.gpc);
+  }
+}

@@ -1,0 +1,110 @@
+// The effects the runtime needs from the platform, each guarded: fetch with a timeout and gzip,
+// timers that do not keep Node alive unless awaited, page signals, and the batch context.
+
+const isBrowser = () => typeof window !== "undefined" && typeof document !== "undefined";
+
+// setTimeout that keeps a Node process alive only when asked: the background flush timer must
+// not hold a script open, but a timer someone awaits (a flush() in backoff) must.
+export function setTimer(cb, ms, keepAlive) {
+  const t = setTimeout(cb, ms);
+  if (!keepAlive && t && typeof t.unref === "function") t.unref();
+  return t;
+}
+
+// Bodies from this size up are gzip-compressed where the platform has CompressionStream
+// (browsers since 2023, Node 18+); smaller ones would gain little.
+const GZIP_FROM = 1024;
+
+function gzip(text) {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Response(stream).arrayBuffer().then((b) => new Uint8Array(b));
+}
+
+// POSTs a JSON body, gzip-compressed when it is worth it (never with keepalive: the page may be
+// gone before an asynchronous compression finishes). Never rejects: resolves to
+// [status, retryAfter, text] where status 0 is a network failure (text says why) and -1 a
+// timeout.
+export function send(url, authorization, body, keepalive, timeoutMs) {
+  const ctl = typeof AbortController === "function" ? new AbortController() : null;
+  let timedOut = false;
+  const timer = ctl
+    ? setTimer(() => {
+        timedOut = true;
+        ctl.abort();
+      }, timeoutMs, false)
+    : null;
+  const headers = { "content-type": "application/json", authorization };
+  const compress = !keepalive && body.length >= GZIP_FROM && typeof CompressionStream === "function";
+  const post = (b) =>
+    fetch(url, {
+      method: "POST",
+      headers,
+      body: b,
+      keepalive,
+      credentials: "omit",
+      signal: ctl ? ctl.signal : undefined,
+    });
+  let p;
+  try {
+    // Without compression fetch starts synchronously, which a keepalive send on pagehide needs.
+    p = compress
+      ? gzip(body)
+          .then(
+            (b) => {
+              headers["content-encoding"] = "gzip";
+              return b;
+            },
+            () => body,
+          )
+          .then(post)
+      : post(body);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  return p
+    .then((r) => r.text().then((t) => [r.status, r.headers.get("retry-after"), t]))
+    .catch((e) => [timedOut ? -1 : 0, null, String((e && e.message) || e)])
+    .finally(() => {
+      if (timer !== null) clearTimeout(timer);
+    });
+}
+
+// Context common to every batch of a client, sent once per batch.
+export function batchContext(name, version) {
+  const ctx = { library: { name, version } };
+  try {
+    const o = Intl.DateTimeFormat().resolvedOptions();
+    ctx.locale = (typeof navigator !== "undefined" && navigator.language) || o.locale;
+    ctx.timezone = o.timeZone;
+  } catch (_) {
+    // Intl missing: leave the fields out
+  }
+  if (isBrowser()) {
+    ctx.userAgent = navigator.userAgent;
+  } else if (typeof process !== "undefined" && process.versions && process.versions.node) {
+    ctx.runtime = { name: "node", version: process.versions.node };
+  }
+  return ctx;
+}
+
+// Calls onHidden when the page is hidden or being unloaded (visibilitychange -> hidden, and
+// pagehide), onShown when it is visible again, onOnline when the network returns, and
+// onConsent(newValue) when another tab of this origin writes `consentKey`. Returns a function
+// that removes the listeners. Does nothing outside a browser.
+export function watchPage(onHidden, onShown, onOnline, onConsent, consentKey) {
+  if (!isBrowser()) return () => {};
+  const visibility = () => (document.visibilityState === "hidden" ? onHidden() : onShown());
+  const storage = (e) => {
+    if (e.key === consentKey && typeof e.newValue === "string") onConsent(e.newValue);
+  };
+  document.addEventListener("visibilitychange", visibility);
+  window.addEventListener("pagehide", onHidden);
+  window.addEventListener("online", onOnline);
+  window.addEventListener("storage", storage);
+  return () => {
+    document.removeEventListener("visibilitychange", visibility);
+    window.removeEventListener("pagehide", onHidden);
+    window.removeEventListener("online", onOnline);
+    window.removeEventListener("storage", storage);
+  };
+}

@@ -1,0 +1,301 @@
+// The platform layer next to the WebAssembly module: it drives one core (src/edge, a Core per
+// client) with the time, the answers to its requests and the page's signals, and carries out
+// what the core asks for. Every rule is the core's; this file only does what the core says
+// (send these requests, print these lines, wake up then) and keeps what only JS can hold: the
+// app's functions, timers, promises, listeners and storage.
+
+import { batchContext, send, setTimer, watchPage } from "./platform.js";
+
+// What the runtime shares with the loader (js/loader/capture.js and store.js), handed over by
+// the loader when it loads the engine, so that a browser downloads it once.
+let coreError, hex, isBrowser, random, ser, serCall;
+let ANON_KEY, CONSENT_KEY, get, locked, remove, savedKeys, set;
+
+// Core.record flags (src/core/client/mod.rs).
+const HOOK = 1;
+const SAVED = 2;
+const FIRST = 4;
+
+const fail = (t) => {
+  if (t.charCodeAt(0) === 1) throw coreError(t);
+  return t;
+};
+
+const LOG = ["log", "warn", "error"];
+
+export class Runtime {
+  // Opens a core for a client: `cfg` is the loader's record of the config, `consent` the state
+  // to start in, `s` what the loader hands over ({tab, beforeSend, b}: the page's storage key,
+  // the app's hook and the loader's buffer, for its counts). Throws a SegOpsError on a bad
+  // config.
+  constructor(Core, memory, cfg, consent, s, version) {
+    const c = (this.c = new Core());
+    const anon = consent === "denied" ? null : get(ANON_KEY);
+    const env = {
+      browser: isBrowser(),
+      consent,
+      anon,
+      seed: hex(random(16)),
+      ctx: batchContext("@segops/sdk", version),
+    };
+    const err = c.open('{"v":' + cfg + ',"env":' + JSON.stringify(env) + "}");
+    if (err) {
+      c.free();
+      throw coreError(err);
+    }
+    this.s = s;
+    this.memory = memory;
+    this.key = s.tab;
+    this.inHook = false;
+    this.hidden = false;
+    this.saveQueued = false;
+    this.pumpQueued = false;
+    this.timer = null;
+    this.waiters = [];
+    this.restored = false;
+    this.shut = false;
+    this.saveFailures = 0;
+    this.unwatch = () => {};
+    if (consent === "denied") {
+      remove(ANON_KEY);
+      for (const k of savedKeys()) remove(k);
+    } else if (consent === "granted" && c.anonymousId() !== anon) {
+      set(ANON_KEY, c.anonymousId());
+    }
+  }
+
+  // The loader has handed over its buffer: listen to the page, take up what earlier pages
+  // saved, and start sending.
+  begin() {
+    if (isBrowser() && !this.shut) {
+      this.unwatch = watchPage(
+        () => this.onHidden(),
+        () => this.onShown(),
+        () => {
+          this.c.resume(Date.now());
+          this.schedule();
+        },
+        (v) => {
+          if (v !== this.c.consent()) this.applyConsent(v);
+        },
+        CONSENT_KEY,
+      );
+      if (this.c.consent() === "granted") this.restore();
+      if (document.visibilityState === "hidden") this.onHidden();
+    }
+    this.schedule();
+  }
+
+  record(text, flags = HOOK) {
+    const now = Date.now();
+    const r = fail(this.c.record(text, now, this.inHook ? flags & ~HOOK : flags));
+    if (r) this.hook(r, now);
+    if (this.hidden && !this.saveQueued) {
+      // A hidden page may be closed at any moment, with no further signal: save what was
+      // recorded now (once per task, after it) so that the next page load sends it.
+      this.saveQueued = true;
+      queueMicrotask(() => {
+        this.saveQueued = false;
+        if (this.hidden) this.save();
+      });
+    }
+    this.schedule();
+  }
+
+  // Runs beforeSend on the events the core holds for it, and hands back the answers. Events the
+  // hook records itself skip it.
+  hook(events, now) {
+    const answers = [];
+    this.inHook = true;
+    try {
+      for (const e of JSON.parse(events)) answers.push(serCall(this.s.beforeSend, e));
+    } finally {
+      this.inHook = false;
+    }
+    fail(this.c.hooked("[" + answers.join(",") + "]", now));
+  }
+
+  flush() {
+    const target = +fail(this.c.flush());
+    return this.wait(target);
+  }
+
+  shutdown() {
+    this.shut = true;
+    this.unwatch();
+    return this.wait(this.c.shutdown());
+  }
+
+  wait(target) {
+    const p = new Promise((resolve) => this.waiters.push([target, resolve]));
+    this.schedule();
+    return p;
+  }
+
+  setConsent(v) {
+    this.applyConsent(v);
+  }
+
+  // The core checks the value (a SegOpsError otherwise); the loader kept the choice in storage.
+  applyConsent(v) {
+    const state = fail(this.c.setConsent(ser(v)));
+    if (state === "granted" && !this.shut) {
+      set(ANON_KEY, this.c.anonymousId());
+      if (isBrowser()) this.restore();
+    } else if (state === "denied") {
+      remove(ANON_KEY);
+      for (const k of savedKeys()) remove(k);
+    } else {
+      remove(this.key);
+    }
+    this.schedule();
+  }
+
+  consent() {
+    return this.c.consent();
+  }
+
+  anonymousId() {
+    return this.c.anonymousId();
+  }
+
+  stats() {
+    const out = JSON.parse(this.c.stats(Date.now()));
+    out.saveFailures = this.saveFailures;
+    out.memoryBytes = this.memory().buffer.byteLength;
+    const over = this.s.b.over;
+    if (over) {
+      out.dropped.queue_overflow = (out.dropped.queue_overflow || 0) + over;
+      out.droppedTotal += over;
+    }
+    return out;
+  }
+
+  // After a call or an answer changed what is due: poll once, after the current task's
+  // synchronous work, so that a burst goes out as one batch.
+  schedule() {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    queueMicrotask(() => this.pump());
+  }
+
+  pump() {
+    this.pumpQueued = false;
+    this.apply(this.c.poll(Date.now()));
+  }
+
+  // Carries out the core's output: console lines, requests, the next wake-up; then resolves the
+  // flush() and shutdown() promises that are settled.
+  apply(out) {
+    const parts = out.split("\0");
+    const h = JSON.parse(parts[0]);
+    for (const [level, message] of h.l) console[LOG[level]](message);
+    h.r.forEach((r, i) => this.send(r, parts[i + 1]));
+    this.waiters = this.waiters.filter(([target, resolve]) => !(this.c.flushed(target) && !resolve()));
+    const idle = this.shut && !this.waiters.length && !h.r.length;
+    this.arm(h.w < 0 || idle ? null : h.w);
+  }
+
+  arm(at) {
+    const keepAlive = this.waiters.length > 0;
+    const t = this.timer;
+    if (t && t.at === at && t.keepAlive === keepAlive) return;
+    if (t) clearTimeout(t.id);
+    this.timer = null;
+    if (at === null) return;
+    // setTimeout holds at most 2^31 - 1 ms; a wake-up further out wakes early and re-arms.
+    const ms = Math.min(Math.max(at - Date.now(), 0), 2147483647);
+    this.timer = {
+      at,
+      keepAlive,
+      id: setTimer(
+        () => {
+          this.timer = null;
+          this.pump();
+        },
+        ms,
+        keepAlive,
+      ),
+    };
+  }
+
+  send([id, url, auth, keepalive, timeout], body) {
+    send(url, auth, body, keepalive === 1, timeout).then(([status, retryAfter, text]) => {
+      this.c.answer(id, status, retryAfter, text, Date.now());
+      // While hidden, each answer updates the saved snapshot. After shutdown() the client
+      // leaves storage alone: rewriting its snapshot could bring back events a newer client
+      // has already taken.
+      if (this.hidden && !this.shut) this.save();
+      this.pump();
+    });
+  }
+
+  // Writes (or clears) this page's snapshot of unsent events.
+  save() {
+    const text = this.c.snapshot();
+    if (!text) remove(this.key);
+    else if (!set(this.key, text)) this.saveFailures++; // full or disabled: kept in memory
+  }
+
+  // Hidden or being unloaded: hand everything to keepalive requests and save a snapshot for the
+  // next page load. Every signal counts (pagehide after visibilitychange too): a page hidden
+  // earlier may have recorded events since. What keepalive already carries is not sent again.
+  onHidden() {
+    if (this.shut) return;
+    this.hidden = true;
+    this.apply(this.c.hidden(Date.now()));
+    this.save();
+  }
+
+  // Visible again: this page's memory holds everything, so its snapshot goes.
+  onShown() {
+    if (!this.hidden) return;
+    this.hidden = false;
+    remove(this.key);
+    this.c.resume(Date.now());
+    this.schedule();
+  }
+
+  // Takes up what earlier pages of this origin saved (under the origin's lock, so that two
+  // pages opening at once never both take the same snapshot): their unsent events (v1), and
+  // the calls of a page that closed before its module was ready (v2).
+  restore() {
+    if (this.restored) return;
+    this.restored = true;
+    locked(() => {
+      const texts = [];
+      for (const k of savedKeys(this.key)) {
+        const v = get(k);
+        remove(k);
+        if (v) texts.push(v);
+      }
+      return texts;
+    }).then((texts) => {
+      const now = Date.now();
+      for (const t of texts) {
+        let doc = null;
+        try {
+          doc = JSON.parse(t);
+        } catch (_) {}
+        if (doc && doc.v === 2 && Array.isArray(doc.calls)) {
+          doc.calls.forEach((call, i) => {
+            try {
+              this.record(String(call), HOOK | SAVED | (i ? 0 : FIRST));
+            } catch (e) {
+              console.error(e.message);
+            }
+          });
+        } else this.c.restore(t, now);
+      }
+      this.schedule();
+    });
+  }
+}
+
+// The engine a loader gets (`kit`: the loader's shared functions): opens one Runtime per client
+// over the module's Core class.
+export function engine(kit, Core, memory, version) {
+  ({ coreError, hex, isBrowser, random, ser, serCall } = kit);
+  ({ ANON_KEY, CONSENT_KEY, get, locked, remove, savedKeys, set } = kit);
+  return { open: (cfg, consent, s) => new Runtime(Core, memory, cfg, consent, s, version) };
+}
