@@ -9,8 +9,6 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use segops_sdk::wasm::SegOpsClient;
-
 fn track(c: &SegOpsClient, run: &str, name: &str, i: usize) {
     c.track(js(&format!(
         r#"{{"eventType":"{name}","userId":"u-{}","properties":{{"run":"{run}","i":{i}}}}}"#,

@@ -13,8 +13,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
 
-use segops_sdk::wasm::SegOpsClient;
-
 #[wasm_bindgen(module = "/tests/hostile/values.js")]
 extern "C" {
     #[wasm_bindgen(js_name = runHostileTableFrom)]

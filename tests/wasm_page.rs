@@ -9,8 +9,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use segops_sdk::wasm::SegOpsClient;
-
 #[wasm_bindgen(inline_js = r#"
 export function setReferrer(value) {
   Object.defineProperty(document, "referrer", { value, configurable: true });

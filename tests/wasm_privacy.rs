@@ -10,8 +10,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use segops_sdk::wasm::SegOpsClient;
-
 #[wasm_bindgen(inline_js = r#"
 const store = () => (typeof window !== "undefined" && window.localStorage) || null;
 export function segopsKeys() {

@@ -45,7 +45,10 @@ export function ser(v) {
   if (t === "object" && v !== null && isThenable(v)) return '{"x":{"":"promise"}}';
   try {
     const j = JSON.stringify(v, replacer);
-    return j === undefined ? "{}" : '{"a":' + j + "}";
+    if (j === undefined) return "{}";
+    // NaN, Infinity or an invalid Date is not null (which beforeSend returns to drop an event).
+    if (j === "null" && v !== null) return '{"x":{"":"' + (t === "number" ? "number" : "object") + '"}}';
+    return '{"a":' + j + "}";
   } catch (e) {
     if (t !== "object" || v === null) return '{"x":{"":' + q(code(e)) + "}}";
   }
@@ -99,6 +102,36 @@ export function serCall(f, arg) {
     return '{"e":' + q(m) + "}";
   }
   return ser(v);
+}
+
+// What getUser() returned: only the four fields the SDK reads, as ser() records them. A getter
+// elsewhere on the app's object is never run, and neither is anything inside a field that is
+// an object where a string or number belongs (its type is all the core needs): getUser() runs
+// at every call, so a getter that makes a call would recurse.
+const USER = ["userId", "anonymousId", "userIdSig", "userIdTs"];
+function serUser(getUser) {
+  let v;
+  try {
+    v = getUser();
+  } catch (e) {
+    return serCall(() => {
+      throw e;
+    });
+  }
+  if (!v || typeof v !== "object" || isThenable(v)) return ser(v);
+  const o = {};
+  const x = [];
+  for (const k of USER) {
+    try {
+      const f = v[k];
+      if (f && typeof f === "object") x.push('"' + k + '":"' + (Array.isArray(f) ? "array" : "object") + '"');
+      else if (f !== undefined) o[k] = f;
+    } catch (_) {
+      x.push('"' + k + '":"read"');
+    }
+  }
+  const s = ser(o);
+  return x.length ? s.slice(0, -1) + ',"x":{' + x.join(",") + "}}" : s;
 }
 
 export const isBrowser = () => typeof window !== "undefined" && typeof document !== "undefined";
@@ -166,7 +199,7 @@ export function record(method, arg, getUser) {
         named = user || arg.anonymousId != null;
       }
     } catch (_) {}
-    if (!named || user) s += ',"u":' + serCall(getUser);
+    if (!named || user) s += ',"u":' + serUser(getUser);
   }
   if (isBrowser()) {
     const p = page();

@@ -139,7 +139,7 @@ export function defineClient(load, browserOnly) {
             if (typeof it !== "string") it[1] && it[1]();
           }
         }
-        rt.begin();
+        return rt.begin();
       };
       if (!b.savedOk) return run(false);
       return locked(() => {

@@ -23,6 +23,13 @@ const fail = (t) => {
 
 const LOG = ["log", "warn", "error"];
 
+// Prints the console lines of the core's output (see Runtime.apply); returns its header.
+function print(out) {
+  const h = JSON.parse(out.slice(0, out.indexOf("\0") >>> 0));
+  for (const [level, message] of h.l) console[LOG[level]](message);
+  return h;
+}
+
 export class Runtime {
   // Opens a core for a client: `cfg` is the loader's record of the config, `consent` the state
   // to start in, `s` what the loader hands over ({tab, beforeSend, b}: the page's storage key,
@@ -56,6 +63,7 @@ export class Runtime {
     this.shut = false;
     this.saveFailures = 0;
     this.unwatch = () => {};
+    print(c.logs()); // a warning about the key, during the constructor
     if (consent === "denied") {
       remove(ANON_KEY);
       for (const k of savedKeys()) remove(k);
@@ -65,8 +73,10 @@ export class Runtime {
   }
 
   // The loader has handed over its buffer: listen to the page, take up what earlier pages
-  // saved, and start sending.
+  // saved, and start sending. Resolves when the saved calls are taken up (`ready` waits for
+  // it, so that a flush() after it covers them).
   begin() {
+    let restored;
     if (isBrowser() && !this.shut) {
       this.unwatch = watchPage(
         () => this.onHidden(),
@@ -80,10 +90,11 @@ export class Runtime {
         },
         CONSENT_KEY,
       );
-      if (this.c.consent() === "granted") this.restore();
+      if (this.c.consent() === "granted") restored = this.restore();
       if (document.visibilityState === "hidden") this.onHidden();
     }
     this.schedule();
+    return restored;
   }
 
   record(text, flags = HOOK) {
@@ -113,6 +124,8 @@ export class Runtime {
       this.inHook = false;
     }
     fail(this.c.hooked("[" + answers.join(",") + "]", now));
+    // A beforeSend problem is reported during the call that met it.
+    print(this.c.logs());
   }
 
   flush() {
@@ -188,8 +201,7 @@ export class Runtime {
   // flush() and shutdown() promises that are settled.
   apply(out) {
     const parts = out.split("\0");
-    const h = JSON.parse(parts[0]);
-    for (const [level, message] of h.l) console[LOG[level]](message);
+    const h = print(parts[0]);
     h.r.forEach((r, i) => this.send(r, parts[i + 1]));
     this.waiters = this.waiters.filter(([target, resolve]) => !(this.c.flushed(target) && !resolve()));
     const idle = this.shut && !this.waiters.length && !h.r.length;
@@ -262,7 +274,7 @@ export class Runtime {
   restore() {
     if (this.restored) return;
     this.restored = true;
-    locked(() => {
+    return locked(() => {
       const texts = [];
       for (const k of savedKeys(this.key)) {
         const v = get(k);

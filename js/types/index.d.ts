@@ -37,7 +37,8 @@ export type Properties = { [key: string]: JsonValue | undefined };
 /** Who the app's user is, as `getUser()` returns it. */
 export type SegOpsUser =
   | {
-      userId: string;
+      /** `undefined` means nobody, like returning null: `{ userId: currentUser?.id }` works. */
+      userId: string | undefined;
       /** The visitor's anonymous id, to link the user to what they did before logging in. */
       anonymousId?: string;
       /** For public keys that require signed user ids: `signUserId()` from your backend. */

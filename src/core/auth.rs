@@ -13,7 +13,7 @@
 
 use crate::core::delivery::{backoff_ms, http_reason, HttpResult, MAX_ATTEMPTS};
 use crate::core::event::Identity;
-use crate::core::json::{self, write_str, Value};
+use crate::core::json::{self, write_str};
 use crate::core::time::parse_retry_after;
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -117,22 +117,21 @@ pub fn classify_mint(result: &HttpResult, expected_uid: &str, now_ms: f64) -> Mi
             }
         }
     };
-    let v = json::parse(body).unwrap_or(Value::Null);
-    let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let text = |k: &str| json::get_str(body, k).unwrap_or_default();
     match status {
         200..=299 => {
             let token = text("token");
             // A token for another uid must never be used for this one.
-            if token.is_empty() || v.get("uid").and_then(Value::as_str) != Some(expected_uid) {
+            if token.is_empty() || json::get_str(body, "uid").as_deref() != Some(expected_uid) {
                 return MintAnswer::Retry {
                     after_ms: None,
                     reason: "unreadable session answer".into(),
                 };
             }
-            let lifetime_ms = v
-                .get("expires_in")
+            let lifetime_ms = json::get(body, "expires_in")
+                .and_then(json::scalar)
                 .and_then(|v| match v {
-                    Value::Number(n) => n.as_u64_saturating(),
+                    json::Value::Number(n) => n.as_u64_saturating(),
                     _ => None,
                 })
                 .filter(|s| *s > 0)

@@ -57,25 +57,6 @@ pub const DEFAULT_CONSENT: Consent = Consent::Granted;
 /// an app nothing it was allowed to collect.
 pub const DEFAULT_RESPECT_GLOBAL_PRIVACY_CONTROL: bool = true;
 
-/// The config fields JS may pass, as JS spells them. Anything else is an unknown field.
-pub const FIELDS: &[&str] = &[
-    "apiUrl",
-    "apiKey",
-    "getUser",
-    "flushAt",
-    "flushIntervalMs",
-    "maxQueueEvents",
-    "maxQueueBytes",
-    "maxEventBytes",
-    "maxBatchBytes",
-    "requestTimeoutMs",
-    "debug",
-    "aiProviders",
-    "consent",
-    "respectGlobalPrivacyControl",
-    "beforeSend",
-];
-
 /// The kind of an API key, from its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -108,7 +89,8 @@ impl KeyKind {
     }
 }
 
-/// What the edge read from the JS config object, each field already of the right JS type.
+/// What the client read from the app's config (see `crate::core::client`), each field already
+/// of the right type.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigInput {
     pub api_url: Option<String>,

@@ -3,7 +3,7 @@
 //! [`classify`] is the one place where statuses are interpreted; everything else matches on
 //! [`Outcome`]. It is a pure function of the answer and the time.
 
-use crate::core::json::{self, Value};
+use crate::core::json;
 use crate::core::time::parse_retry_after;
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -93,33 +93,20 @@ pub enum Outcome {
 }
 
 fn error_fields(body: &str) -> (String, String) {
-    match json::parse(body) {
-        Ok(v) => (
-            v.get("code")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            v.get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-        ),
-        Err(_) => (String::new(), String::new()),
-    }
+    (
+        json::get_str(body, "code").unwrap_or_default(),
+        json::get_str(body, "message").unwrap_or_default(),
+    )
 }
 
-fn rejections(v: &Value) -> Vec<Rejection> {
-    v.get("rejected")
-        .and_then(Value::as_array)
-        .unwrap_or(&[])
-        .iter()
+fn rejections(body: &str) -> Vec<Rejection> {
+    let list = json::get(body, "rejected").and_then(json::items);
+    list.unwrap_or_default()
+        .into_iter()
         .filter_map(|r| {
-            let index = usize::try_from(r.get("index")?.as_u64()?).ok()?;
-            let code = r.get("code").and_then(Value::as_str).unwrap_or("rejected");
-            Some(Rejection {
-                index,
-                code: code.to_string(),
-            })
+            let index = usize::try_from(json::get_u64(r, "index")?).ok()?;
+            let code = json::get_str(r, "code").unwrap_or_else(|| "rejected".to_string());
+            Some(Rejection { index, code })
         })
         .collect()
 }
@@ -136,18 +123,13 @@ pub fn classify(result: &HttpResult, now_ms: f64) -> Outcome {
         }
     };
     match status {
-        200..=299 => {
-            let v = json::parse(body).unwrap_or(Value::Null);
-            Outcome::Delivered {
-                accepted: v.get("accepted").and_then(Value::as_u64).unwrap_or(0),
-                duplicates: v.get("duplicates").and_then(Value::as_u64).unwrap_or(0),
-                rejected: rejections(&v),
-            }
-        }
+        200..=299 => Outcome::Delivered {
+            accepted: json::get_u64(body, "accepted").unwrap_or(0),
+            duplicates: json::get_u64(body, "duplicates").unwrap_or(0),
+            rejected: rejections(body),
+        },
         400 => Outcome::Invalid {
-            rejected: json::parse(body)
-                .map(|v| rejections(&v))
-                .unwrap_or_default(),
+            rejected: rejections(body),
         },
         401 | 403 => {
             let (code, message) = error_fields(body);

@@ -53,9 +53,14 @@ pub const MAX_EVENT_TYPE_CHARS: usize = 200;
 /// Longest `user_id` or `anonymous_id` the server accepts.
 pub const MAX_ID_CHARS: usize = 256;
 
+/// Characters (Unicode scalar values) in `s`: its bytes that do not continue a UTF-8 sequence.
+fn chars(s: &str) -> usize {
+    s.bytes().filter(|b| b & 0xC0 != 0x80).count()
+}
+
 /// Checks an event name: 1 to 200 characters.
 pub fn check_event_type(field: &str, value: &str) -> Result<(), Error> {
-    let n = value.chars().count();
+    let n = chars(value);
     if n == 0 || n > MAX_EVENT_TYPE_CHARS || value.trim().is_empty() {
         return Err(Error::argument(
             field,
@@ -67,7 +72,7 @@ pub fn check_event_type(field: &str, value: &str) -> Result<(), Error> {
 
 /// Checks a user or anonymous id: 1 to 256 characters, not blank.
 pub fn check_id(field: &str, value: &str) -> Result<(), Error> {
-    let n = value.chars().count();
+    let n = chars(value);
     if n == 0 || n > MAX_ID_CHARS || value.trim().is_empty() {
         return Err(Error::argument(
             field,

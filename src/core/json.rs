@@ -84,6 +84,11 @@ impl Num {
         } else {
             v /= pow;
         }
+        // Below f64's range but not zero: the smallest positive value, so that it stays a
+        // fraction (config checks tell "a fractional number" from 0).
+        if v == 0.0 && mantissa != 0 {
+            v = f64::from_bits(1);
+        }
         if negative {
             -v
         } else {
@@ -324,6 +329,53 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
     Ok(value)
 }
 
+/// The value of `raw` when it is a string, number, boolean or null, read without recursion;
+/// `None` for objects and arrays (they are read with [`members`] and [`items`]; a type check
+/// needs only their first byte, and they may be megabytes) and for anything malformed.
+///
+/// With [`members`], [`items`] and [`get`], this is all the SDK's published build reads JSON
+/// with: the recursive [`parse`] is for tests and native tools.
+pub fn scalar(raw: &str) -> Option<Value> {
+    let mut p = Parser {
+        text: raw,
+        bytes: raw.as_bytes(),
+        pos: 0,
+    };
+    p.skip_ws();
+    let v = match p.peek()? {
+        b'"' => Value::String(p.string().ok()?),
+        b't' => p.literal("true", Value::Bool(true)).ok()?,
+        b'f' => p.literal("false", Value::Bool(false)).ok()?,
+        b'n' => p.literal("null", Value::Null).ok()?,
+        b'-' | b'0'..=b'9' => p.number().ok()?,
+        _ => return None,
+    };
+    p.skip_ws();
+    (p.pos == p.bytes.len()).then_some(v)
+}
+
+/// The raw value of member `key` of the JSON object `obj` (the first one of that name).
+pub fn get<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
+    members(obj)?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+/// The string member `key` of the JSON object `obj`.
+pub fn get_str(obj: &str, key: &str) -> Option<String> {
+    match scalar(get(obj, key)?)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The member `key` of the JSON object `obj` when it is an integer from 0 to 2^64 - 1; see
+/// [`Num::as_u64`].
+pub fn get_u64(obj: &str, key: &str) -> Option<u64> {
+    scalar(get(obj, key)?)?.as_u64()
+}
+
 /// The members of the JSON object `text`, each as its key and the raw text of its value, in
 /// document order; `None` when `text` is not an object.
 ///
@@ -366,6 +418,25 @@ pub fn members(text: &str) -> Option<Vec<(String, &str)>> {
             _ => return None,
         }
     }
+}
+
+/// The items of the JSON array `text`, each as its raw text (see [`members`]); `None` when
+/// `text` is not an array.
+pub fn items(text: &str) -> Option<Vec<&str>> {
+    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let b = inner.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b',') {
+            i += 1;
+            continue;
+        }
+        let end = value_end(b, i)?;
+        out.push(inner.get(i..end)?);
+        i = end;
+    }
+    Some(out)
 }
 
 /// Index just past the value that starts at `i`, found without parsing it; `None` when there
@@ -852,7 +923,13 @@ fn write_u64(out: &mut String, mut n: u64) {
 /// `\ufffd`, so that strict parsers accept text from `JSON.stringify`. Borrows when there is
 /// nothing to replace. The replacement has the same length, so byte offsets do not move.
 pub fn fix_lone_surrogates(json: &str) -> Cow<'_, str> {
-    if !json.contains("\\ud") && !json.contains("\\uD") {
+    // Quick exit (no pattern search: its code is kilobytes in the wasm): no `\u` escape of a
+    // surrogate (d800 to dfff) at all.
+    let b = json.as_bytes();
+    if !b
+        .windows(3)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && (w[2] | 0x20) == b'd')
+    {
         return Cow::Borrowed(json);
     }
     let bytes = json.as_bytes();

@@ -247,8 +247,8 @@ pub fn utm_params(url: &str) -> Vec<(&'static str, String)> {
 ///
 /// A message for a person that starts with the field and says what was expected, like
 /// `hosts[1]: expected a host name like chat.example.com, without a port`. The first problem
-/// found is reported: `name`, then the lists being both empty, `hosts[i]`, `path_prefix`,
-/// `utm_sources[i]`.
+/// found is reported: `name`, then the lists being both empty, `hosts[i]`, `pathPrefix`,
+/// `utmSources[i]` (named as the app writes them in its config).
 pub fn check_custom(p: &CustomProvider) -> Result<(), String> {
     if p.name.trim().is_empty() {
         return Err(String::from(
@@ -267,7 +267,7 @@ pub fn check_custom(p: &CustomProvider) -> Result<(), String> {
     }
     if p.hosts.is_empty() && p.utm_sources.is_empty() {
         return Err(String::from(
-            "hosts: expected at least one host or utm_source (both lists are empty)",
+            "hosts: expected at least one host or utmSources value (both lists are empty)",
         ));
     }
     for (i, host) in p.hosts.iter().enumerate() {
@@ -281,7 +281,7 @@ pub fn check_custom(p: &CustomProvider) -> Result<(), String> {
     if let Some(prefix) = &p.path_prefix {
         if p.hosts.is_empty() {
             return Err(String::from(
-                "path_prefix: expected at least one host for the path prefix to apply to",
+                "pathPrefix: expected at least one host for the path prefix to apply to",
             ));
         }
         if !prefix.starts_with('/')
@@ -290,13 +290,13 @@ pub fn check_custom(p: &CustomProvider) -> Result<(), String> {
                 .any(|c| c == '?' || c == '#' || c.is_whitespace() || c.is_control())
         {
             return Err(String::from(
-                "path_prefix: expected a path starting with / like /i/grok, without query or spaces",
+                "pathPrefix: expected a path starting with / like /i/grok, without query or spaces",
             ));
         }
     }
     for (i, source) in p.utm_sources.iter().enumerate() {
         if source.trim().is_empty() {
-            let mut m = indexed("utm_sources", i);
+            let mut m = indexed("utmSources", i);
             m.push_str("expected a non-empty utm_source value");
             return Err(m);
         }
@@ -1341,18 +1341,18 @@ mod tests {
         assert!(err(custom("ac\nme", &["a.example"], None, &[])).starts_with("name: "));
         assert_eq!(
             err(custom("acme", &[], None, &[])),
-            "hosts: expected at least one host or utm_source (both lists are empty)"
+            "hosts: expected at least one host or utmSources value (both lists are empty)"
         );
-        assert!(err(custom("acme", &[], Some("/chat"), &["acme"])).starts_with("path_prefix: "));
+        assert!(err(custom("acme", &[], Some("/chat"), &["acme"])).starts_with("pathPrefix: "));
         for prefix in ["", "chat", "/chat?x", "/chat#x", "/a b"] {
             assert!(
-                err(custom("acme", &["a.example"], Some(prefix), &[])).starts_with("path_prefix: "),
+                err(custom("acme", &["a.example"], Some(prefix), &[])).starts_with("pathPrefix: "),
                 "{prefix:?}"
             );
         }
         assert_eq!(
             err(custom("acme", &[], None, &["acme", " "])),
-            "utm_sources[1]: expected a non-empty utm_source value"
+            "utmSources[1]: expected a non-empty utm_source value"
         );
     }
 

@@ -159,6 +159,18 @@ impl Core {
         }
     }
 
+    /// The console lines waiting, without polling for anything else: as `poll` writes them
+    /// (`Output::encode`, no requests). For lines that must appear during the call that caused
+    /// them (a `beforeSend` problem, a warning at construction).
+    pub fn logs(&mut self) -> String {
+        let logs = self.client.as_mut().map_or(Vec::new(), Client::take_logs);
+        crate::core::client::Output {
+            logs,
+            ..Default::default()
+        }
+        .encode()
+    }
+
     /// What to do now: see `Output::encode`.
     pub fn poll(&mut self, now: f64) -> String {
         self.client

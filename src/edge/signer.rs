@@ -7,11 +7,15 @@ use crate::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use super::error_text;
-use crate::core::client::input::{arg_object, check_keys, expected, opt_string, Arg, Field};
+use crate::core::client::input::{
+    arg_object, read_fields, scalar, Arg, Spec, ID, REQUIRED, TEXT, TIME,
+};
 use crate::core::error::Error;
-use crate::core::event::check_id;
-use crate::core::json::{members, parse, write_str, Value};
+use crate::core::json::{members, write_str, Value};
 use crate::core::time::parse_rfc3339;
+
+/// What `signUserId` takes.
+const SIGN: Spec = &[("secret", TEXT), ("userId", ID | REQUIRED), ("now", TIME)];
 
 /// Signs a user id: `{"v": <the loader's record of the arguments>, "t": <now, epoch ms>}` ->
 /// `{"userId","userIdSig","userIdTs"}` as JSON, or the error.
@@ -29,42 +33,26 @@ fn sign_inner(text: &str) -> Result<String, Error> {
     let arg = Arg::of(get("v"));
     let args = arg_object(&arg, "signUserId", true, "{ secret, userId, now? }")?
         .ok_or_else(|| Error::argument("signUserId", "expected { secret, userId, now? }"))?;
-    check_keys(
-        &args,
-        &["secret", "userId", "now"],
-        "signUserId.",
-        Error::argument,
-    )?;
-    let secret = opt_string("signUserId.secret", args.field("secret"), Error::argument)?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            Error::argument(
-                "signUserId.secret",
-                "is required: the public key's hmac_secret",
-            )
-        })?;
-    let user_id = opt_string("signUserId.userId", args.field("userId"), Error::argument)?
-        .ok_or_else(|| Error::argument("signUserId.userId", "is required: a non-empty string"))?;
-    check_id("signUserId.userId", &user_id)?;
-    let now_field = args.field("now");
-    let exp = "a Date or epoch milliseconds";
-    let now_ms = match now_field {
-        Field::Absent => get("t")
-            .and_then(|raw| match parse(raw) {
-                Ok(Value::Number(n)) => Some(n.approx_f64()),
+    let f = read_fields(&args, "signUserId.", SIGN)?;
+    let [secret, user_id, now] = <[Option<String>; 3]>::try_from(f)
+        .map_err(|_| Error::argument("signUserId", "unreadable"))?;
+    let secret = secret.filter(|s| !s.is_empty()).ok_or_else(|| {
+        Error::argument(
+            "signUserId.secret",
+            "is required: the public key's hmac_secret",
+        )
+    })?;
+    let user_id = user_id.unwrap_or_default();
+    // `now` is read as RFC 3339 text (a Date arrives as its ISO string); default: the call's time.
+    let now_ms = match now {
+        Some(t) => parse_rfc3339(&t).unwrap_or(f64::NAN),
+        None => get("t")
+            .and_then(scalar)
+            .and_then(|v| match v {
+                Value::Number(n) => Some(n.approx_f64()),
                 _ => None,
             })
             .unwrap_or(0.0),
-        // A Date arrives as its ISO string.
-        Field::Json(raw) => match parse(raw) {
-            Ok(Value::Number(n)) => n.approx_f64(),
-            Ok(Value::String(s)) => parse_rfc3339(&s)
-                .ok_or_else(|| Error::argument("signUserId.now", &expected(exp, now_field)))?,
-            _ => return Err(Error::argument("signUserId.now", &expected(exp, now_field))),
-        },
-        Field::Problem(_) => {
-            return Err(Error::argument("signUserId.now", &expected(exp, now_field)))
-        }
     };
     if !now_ms.is_finite() || now_ms.abs() > 8.64e15 {
         return Err(Error::argument("signUserId.now", "expected a valid time"));

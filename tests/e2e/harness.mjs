@@ -131,8 +131,7 @@ export async function until(what, fn, ms = 15000) {
 export function sdkPage(apiKey, body) {
   return `<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>
 <script type="module">
-import init, { SegOpsClient } from "/pkg/segops_sdk.js";
-await init();
+import { SegOpsClient } from "/pkg/index.js";
 const params = new URLSearchParams(location.search);
 const client = new SegOpsClient({ apiUrl: ${JSON.stringify(api)}, apiKey: ${JSON.stringify(apiKey)},
   getUser: () => ({ anonymousId: params.get("uid") }) });

@@ -9,7 +9,7 @@ const require = createRequire(import.meta.url);
 const api = process.env.SEGOPS_TEST_API_URL;
 const pkg = process.env.SEGOPS_PKG_NODE;
 if (!api || !pkg) throw new Error("run through `cargo xtask test` (SEGOPS_TEST_API_URL, SEGOPS_PKG_NODE)");
-const { signUserId } = require(pkg + "/segops_sdk.js");
+const { signUserId } = require(pkg + "/index.cjs");
 
 test("signUserId matches the shared vectors", () => {
   const { vectors } = JSON.parse(readFileSync(new URL("../vectors/sign_user_id.json", import.meta.url), "utf8"));

@@ -51,7 +51,7 @@ test("a script tracks, shuts down and exits by itself in under a second", async 
 });
 
 test("importing the package in Node touches no browser global and a bad config throws a typed error", () => {
-  const { SegOpsClient } = require(pkg + "/segops_sdk.js");
+  const { SegOpsClient } = require(pkg + "/index.cjs");
   assert.equal(typeof globalThis.window, "undefined");
   assert.throws(
     () => new SegOpsClient({ apiUrl: api, apiKey: "sk_x", flushAt: -1 }),

@@ -11,7 +11,7 @@ W.install();
 const C = require("./common.js");
 
 const cfg = JSON.parse(process.env.SOAK_CLIENT);
-const { SegOpsClient } = require(cfg.pkg + "/segops_sdk.js");
+const { SegOpsClient } = require(cfg.pkg + "/index.cjs");
 
 const { client, plan, use } = C.newClient(SegOpsClient, cfg);
 const inst = { inst: 0, anonymousId: client.anonymousId, accepted: [], trackErrors: [], hides: 0, startedAt: W.clock() };

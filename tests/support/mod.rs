@@ -1,4 +1,5 @@
-//! Shared helpers of the wasm-bindgen-test suites: talking to the emulator that
+//! Shared helpers of the wasm-bindgen-test suites: the SDK's client as apps get it (the JS
+//! loader and runtime over this module's `Core`), talking to the emulator that
 //! `cargo xtask test` started (its URL and dev keys reach the tests at compile time), building
 //! JS values, waiting, and watching the console.
 #![allow(dead_code)]
@@ -7,7 +8,54 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use segops_sdk::wasm::SegOpsClient;
+// The package's JS (js/entries/test.js), bundled by `cargo xtask test` before these suites
+// are built.
+#[wasm_bindgen(module = "/tests/support/sdk.js")]
+extern "C" {
+    /// The client the app gets: `new SegOpsClient(config)` and its methods.
+    pub type SegOpsClient;
+    #[wasm_bindgen(constructor, catch, js_class = "SegOpsClient")]
+    fn create(config: JsValue) -> Result<SegOpsClient, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub fn track(this: &SegOpsClient, event: JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub fn identify(this: &SegOpsClient, event: JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub fn page(this: &SegOpsClient, event: JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = trackPageView)]
+    pub fn track_page_view(this: &SegOpsClient, event: JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub fn flush(this: &SegOpsClient) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(method)]
+    pub fn shutdown(this: &SegOpsClient) -> js_sys::Promise;
+    #[wasm_bindgen(method)]
+    pub fn stats(this: &SegOpsClient) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = anonymousId)]
+    pub fn anonymous_id(this: &SegOpsClient) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn consent(this: &SegOpsClient) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn ready(this: &SegOpsClient) -> js_sys::Promise;
+    #[wasm_bindgen(method, catch, js_name = setConsent)]
+    pub fn set_consent(this: &SegOpsClient, state: JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, js_name = optOut)]
+    pub fn opt_out(this: &SegOpsClient);
+    #[wasm_bindgen(method, js_name = optIn)]
+    pub fn opt_in(this: &SegOpsClient);
+    #[wasm_bindgen(js_name = installCore)]
+    fn install_core(core: JsValue, memory: JsValue);
+}
+
+impl SegOpsClient {
+    /// `new SegOpsClient(config)`; throws (here: `Err`) a SegOpsError on a bad config.
+    pub fn new(config: JsValue) -> Result<SegOpsClient, JsValue> {
+        install_core(
+            JsValue::from(segops_sdk::edge::Core::new()),
+            wasm_bindgen::memory(),
+        );
+        SegOpsClient::create(config)
+    }
+}
 
 fn required(name: &str, value: Option<&'static str>) -> &'static str {
     value.unwrap_or_else(|| {

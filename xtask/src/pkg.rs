@@ -293,6 +293,28 @@ pub fn assemble(ctx: &Ctx, web: &Path, node: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// Where the wasm-bindgen test suites find the SDK's JS (see `js/entries/test.js`).
+pub const TEST_BUNDLE: &str = "tests/support/sdk.js";
+
+/// Bundles `js/entries/test.js` into [`TEST_BUNDLE`] (readable, not minified), for the
+/// wasm-bindgen test suites, which import it.
+pub fn test_bundle(ctx: &Ctx) -> Result<PathBuf, String> {
+    let esbuild = setup::npm_bin("esbuild");
+    let out = ctx.root.join(TEST_BUNDLE);
+    esbuild_run(
+        &esbuild,
+        &ctx.root.join(JS_DIR).join("entries/test.js"),
+        &out,
+        &[
+            "--bundle",
+            "--format=esm",
+            "--target=es2020",
+            "--define:SEGOPS_VERSION=\"test\"",
+        ],
+    )?;
+    Ok(out)
+}
+
 /// The inline snippet: the minified body as a function of the config, called with `config`.
 pub fn snippet(body: &str, config: &str) -> String {
     format!("!function(segopsConfig){{{}}}({config});\n", body.trim())

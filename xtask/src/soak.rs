@@ -95,8 +95,8 @@ pub fn run(
         return Err("browsers or drivers missing".into());
     };
     let emulator_bin = emulator::build(ctx)?;
-    let web = builds.web(ctx)?;
-    let node = builds.node(ctx)?;
+    let package = builds.package(ctx)?;
+    let (web, node) = (package.join("web"), package.join("node"));
     let dir = ctx
         .target_dir
         .join("xtask")

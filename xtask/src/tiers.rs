@@ -500,6 +500,9 @@ fn wasm_tier(
     if tools.wasm_bindgen.is_none() {
         return Row::not_run(tier, "no wasm-bindgen-test-runner (see setup)");
     }
+    if let Err(e) = pkg::test_bundle(ctx) {
+        return Row::not_run(tier, format!("no test bundle of js/: {e}"));
+    }
     let mut cmd = ctx.cargo();
     cmd.args([
         "test",
@@ -564,9 +567,9 @@ fn wasm_tier(
 /// What a `node --test` tier runs against, and the variable that tells the tests where it is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Package {
-    /// The wasm-pack `--target nodejs` build.
+    /// The assembled package's Node build (`pkg/node`).
     NodeBuild,
-    /// The wasm-pack `--target web` build.
+    /// The assembled package's browser build (`pkg/web`).
     WebBuild,
     /// `npm pack` of the assembled package.
     Tarball,
@@ -606,7 +609,26 @@ const CONSUMERS: NodeSuite = NodeSuite {
     dir: "tests/consumers",
     package: (Package::Tarball, "SEGOPS_PKG_TARBALL"),
     needs_chromium: true,
-    npm_tools: &["playwright-core", "typescript", "vite"],
+    npm_tools: &[
+        "playwright-core",
+        "typescript",
+        "vite",
+        "next",
+        "react",
+        "react-dom",
+        "@types/react",
+        "@types/react-dom",
+        "@types/node",
+        "webpack",
+        "webpack-cli",
+        "esbuild",
+        "rollup",
+        "@rollup/plugin-node-resolve",
+        "vitest",
+        "jsdom",
+        "publint",
+        "@arethetypeswrong/cli",
+    ],
 };
 
 /// The row of a `node --test` tier: skipped without test files, not run without emulators.
@@ -661,8 +683,8 @@ fn node_suite(
     };
     let (package, var) = suite.package;
     let built = match package {
-        Package::NodeBuild => builds.node(ctx),
-        Package::WebBuild => builds.web(ctx),
+        Package::NodeBuild => builds.package(ctx).map(|dir| dir.join("node")),
+        Package::WebBuild => builds.package(ctx).map(|dir| dir.join("web")),
         Package::Tarball => builds.package(ctx).and_then(|dir| pkg::npm_pack(ctx, &dir)),
     };
     let pkg_path = match built {
@@ -705,14 +727,19 @@ fn node_suite(
     }
 }
 
-/// The byte budget the `size` tier asserts: gzip -9 of everything a browser downloads for
-/// `import "@segops/sdk"` (the .wasm, the glue, the entry). The goal is 25,000 (below
-/// Snowplow's 17 KB gzip in the end); the package is at 74,836 today, so the budget holds that
-/// line (about 1.5% of headroom) until the edge is rewritten. Lower it with every cut.
-pub const SIZE_BUDGET_GZIP: u64 = 76_000;
+/// The byte budget the `size` tier asserts: gzip -9 of everything a browser fetches for the SDK
+/// (`import "@segops/sdk"`: the loader, the engine chunk it imports when a client is created,
+/// and the .wasm). Issue 13's budget is 35,000; the goal beyond is under 17 KB, below
+/// Snowplow's full-featured tracker. Lower it with every cut.
+pub const SIZE_BUDGET_GZIP: u64 = 35_000;
+
+/// The budget for the part a page fetches before the code that imports the SDK can go on (the
+/// loader and what it imports statically): gzip -9.
+pub const CRITICAL_BUDGET_GZIP: u64 = 4_000;
 
 /// Sizes of what a browser downloads from the package: the entry, the JavaScript it imports and
-/// the .wasm. Fails when the gzip total is over [`SIZE_BUDGET_GZIP`].
+/// the .wasm, and of the critical part of it. Fails over [`SIZE_BUDGET_GZIP`] or
+/// [`CRITICAL_BUDGET_GZIP`].
 fn size(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
     const TIER: &str = "size";
     if tools.wasm_pack.is_none() || tools.node.is_none() || !tools.has_npm("esbuild") {
@@ -731,6 +758,7 @@ fn size(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
         Err(e) => return failed(e),
     };
     let files = pkg::browser_files(&dir);
+    let critical = pkg::critical_files(&dir);
     let has = |ext: &str| {
         files
             .iter()
@@ -743,39 +771,57 @@ fn size(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
             pkg::BROWSER_ENTRY
         ));
     }
-    match pkg::measure(&dir, &files) {
-        Ok(sizes) => {
-            println!(
-                "{} what a browser downloads for `import \"@segops/sdk\"` from {}/ (bytes):",
-                ui::stamp(),
-                pkg::PKG_DIR
-            );
-            print!("{}", pkg::size_table(&sizes));
-            let total = |f: fn(&pkg::Size) -> u64| pkg::thousands(sizes.iter().map(f).sum());
-            let gzip: u64 = sizes.iter().map(|s| s.gzip).sum();
-            if gzip > SIZE_BUDGET_GZIP {
-                return failed(format!(
-                    "{} bytes gzip -9 (wasm + js), over the budget of {} (SIZE_BUDGET_GZIP)",
-                    pkg::thousands(gzip),
-                    pkg::thousands(SIZE_BUDGET_GZIP)
-                ));
-            }
-            Row {
-                tier: TIER,
-                status: Status::Ok,
-                passed: None,
-                failed: None,
-                secs: 0.0,
-                note: format!(
-                    "{} raw, {} gzip -9 (budget {}), {} brotli (wasm + js)",
-                    total(|s| s.raw),
-                    total(|s| s.gzip),
-                    pkg::thousands(SIZE_BUDGET_GZIP),
-                    total(|s| s.brotli)
-                ),
-            }
-        }
-        Err(e) => failed(e),
+    let (all, first) = match (pkg::measure(&dir, &files), pkg::measure(&dir, &critical)) {
+        (Ok(a), Ok(c)) => (a, c),
+        (Err(e), _) | (_, Err(e)) => return failed(e),
+    };
+    println!(
+        "{} what a browser fetches for `import \"@segops/sdk\"` from {}/ (bytes):",
+        ui::stamp(),
+        pkg::PKG_DIR
+    );
+    print!("{}", pkg::size_table(&all));
+    println!(
+        "{} of it, before the importing code can go on (critical path):",
+        ui::stamp()
+    );
+    print!("{}", pkg::size_table(&first));
+    let gzip = |s: &[pkg::Size]| s.iter().map(|s| s.gzip).sum::<u64>();
+    let (total, early) = (gzip(&all), gzip(&first));
+    let mut over = Vec::new();
+    if total > SIZE_BUDGET_GZIP {
+        over.push(format!(
+            "{} bytes gzip -9 in all, over the budget of {} (SIZE_BUDGET_GZIP)",
+            pkg::thousands(total),
+            pkg::thousands(SIZE_BUDGET_GZIP)
+        ));
+    }
+    if early > CRITICAL_BUDGET_GZIP {
+        over.push(format!(
+            "{} bytes gzip -9 on the critical path, over the budget of {} (CRITICAL_BUDGET_GZIP)",
+            pkg::thousands(early),
+            pkg::thousands(CRITICAL_BUDGET_GZIP)
+        ));
+    }
+    if !over.is_empty() {
+        return failed(over.join("; "));
+    }
+    let sum = |f: fn(&pkg::Size) -> u64| pkg::thousands(all.iter().map(f).sum());
+    Row {
+        tier: TIER,
+        status: Status::Ok,
+        passed: None,
+        failed: None,
+        secs: 0.0,
+        note: format!(
+            "{} raw, {} gzip -9 (budget {}), {} brotli; critical path {} gzip -9 (budget {})",
+            sum(|s| s.raw),
+            sum(|s| s.gzip),
+            pkg::thousands(SIZE_BUDGET_GZIP),
+            sum(|s| s.brotli),
+            pkg::thousands(early),
+            pkg::thousands(CRITICAL_BUDGET_GZIP)
+        ),
     }
 }
 

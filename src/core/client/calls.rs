@@ -4,15 +4,41 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::input::{arg_object, check_keys, expected, json_object, opt_string, Arg, Field, Obj};
+use super::input::{
+    arg_object, expected, opt_string, read_fields, scalar, Arg, Field, Spec, ID, NAME, OBJECT,
+    REQUIRED, TEXT, TIME,
+};
 use super::Client;
 use crate::core::auth::Signature;
 use crate::core::config::KeyKind;
 use crate::core::error::Error;
-use crate::core::event::{check_event_type, check_id, EventInput, EventKind, Identity};
-use crate::core::json::{members, parse, write_str, Value};
+use crate::core::event::{check_id, EventInput, EventKind, Identity};
+use crate::core::json::{members, write_str, Value};
 use crate::core::referrer::{classify, utm_params, PageSnapshot};
 use crate::core::time::{format_iso8601, parse_rfc3339};
+
+/// What each call takes; see [`read_fields`]. The order matters to `events_of`.
+const TRACK: Spec = &[
+    ("eventType", NAME | REQUIRED),
+    ("properties", OBJECT),
+    ("timestamp", TIME),
+    ("userId", ID),
+    ("anonymousId", ID),
+];
+const IDENTIFY: Spec = &[
+    ("userId", ID | REQUIRED),
+    ("traits", OBJECT),
+    ("timestamp", TIME),
+    ("anonymousId", ID),
+];
+const PAGE: Spec = &[
+    ("name", TEXT),
+    ("properties", OBJECT),
+    ("timestamp", TIME),
+    ("userId", ID),
+    ("anonymousId", ID),
+];
+const PAGE_VIEW: Spec = &[("properties", OBJECT), ("userId", ID), ("anonymousId", ID)];
 
 /// One call as the loader recorded it: `{"m", "i", "j", "t", "u", "p", "v"}`.
 pub struct Record<'a> {
@@ -41,13 +67,13 @@ impl<'a> Record<'a> {
             arg: Arg::of(None),
         };
         for (key, raw) in members(text).unwrap_or_default() {
-            let string = || parse(raw).ok().and_then(|v| v.as_str().map(str::to_string));
+            let string = || scalar(raw).and_then(|v| v.as_str().map(str::to_string));
             match key.as_str() {
                 "m" => r.method = string().unwrap_or_default(),
                 "i" => r.ids[0] = string(),
                 "j" => r.ids[1] = string(),
                 "t" => {
-                    if let Ok(Value::Number(n)) = parse(raw) {
+                    if let Some(Value::Number(n)) = scalar(raw) {
                         r.time = Some(n.approx_f64());
                     }
                 }
@@ -103,8 +129,8 @@ fn ask_user(user: &Arg<'_>) -> Result<Option<User>, Error> {
         Some(sig) => {
             let ts = obj.field("userIdTs");
             let n = match ts {
-                Field::Json(raw) => match parse(raw) {
-                    Ok(Value::Number(n)) => Some(n.approx_f64()),
+                Field::Json(raw) => match scalar(raw) {
+                    Some(Value::Number(n)) => Some(n.approx_f64()),
                     _ => None,
                 },
                 _ => None,
@@ -131,21 +157,6 @@ fn field_name(prefix: &str, key: &str) -> String {
     f
 }
 
-/// `call.key` of an argument object.
-fn string_field(obj: &Obj<'_>, call: &str, key: &str) -> Result<Option<String>, Error> {
-    let mut f = String::from(call);
-    f.push('.');
-    f.push_str(key);
-    opt_string(&f, obj.field(key), Error::argument)
-}
-
-fn object_field(obj: &Obj<'_>, call: &str, key: &str) -> Result<Option<String>, Error> {
-    let mut f = String::from(call);
-    f.push('.');
-    f.push_str(key);
-    json_object(&f, obj.field(key))
-}
-
 /// The `timestamp` field: a Date (recorded as its ISO string), epoch milliseconds, or an
 /// RFC 3339 string; `None` when absent.
 pub fn timestamp(field: &str, f: Field<'_>) -> Result<Option<String>, Error> {
@@ -154,14 +165,14 @@ pub fn timestamp(field: &str, f: Field<'_>) -> Result<Option<String>, Error> {
     }
     let exp = "expected a Date, epoch milliseconds, or an RFC 3339 string";
     let ms = match f {
-        Field::Json(raw) => match parse(raw) {
-            Ok(Value::String(s)) => {
+        Field::Json(raw) => match scalar(raw) {
+            Some(Value::String(s)) => {
                 return match parse_rfc3339(&s) {
                     Some(_) => Ok(Some(s)),
                     None => Err(Error::argument(field, exp)),
                 }
             }
-            Ok(Value::Number(n)) => n.approx_f64(),
+            Some(Value::Number(n)) => n.approx_f64(),
             _ => return Err(Error::argument(field, &expected(exp, f))),
         },
         _ => return Err(Error::argument(field, &expected(exp, f))),
@@ -236,7 +247,41 @@ impl Client {
         identified: &mut Option<String>,
         referral: bool,
     ) -> Result<Vec<Held>, Error> {
-        let time = rec.time.unwrap_or(0.0);
+        let (call, spec, required, example): (&str, Spec, bool, &str) = match rec.method.as_str() {
+            "track" => ("track", TRACK, true, "{ eventType }"),
+            "identify" => ("identify", IDENTIFY, true, "{ userId }"),
+            "page" => ("page", PAGE, false, "{ name }"),
+            "pageView" => ("trackPageView", PAGE_VIEW, false, "{ properties }"),
+            _ => return Err(Error::argument("(call)", "unknown call")),
+        };
+        let mut prefix = String::from(call);
+        prefix.push('.');
+        let f = match arg_object(&rec.arg, call, required, example)? {
+            Some(obj) => read_fields(&obj, &prefix, spec)?,
+            None => vec![None; spec.len()],
+        };
+        // Every spec starts with the event's own field (name, user or properties), then
+        // properties or traits, then the timestamp (none for trackPageView), then the ids.
+        let [own, data, ts, uid, anon] = match f.as_slice() {
+            [a, b, c, d, e] => [a.clone(), b.clone(), c.clone(), d.clone(), e.clone()],
+            [a, b, c, d] => [a.clone(), b.clone(), c.clone(), None, d.clone()],
+            [a, b, c] => [None, a.clone(), None, b.clone(), c.clone()],
+            _ => return Err(Error::argument(call, "unreadable")),
+        };
+        let page = rec.page.and_then(members);
+        if call == "trackPageView" && page.is_none() {
+            return Ok(Vec::new()); // Node, or server-side rendering: nothing to view.
+        }
+        let (uid, kind, name) = match call {
+            "track" => (uid, EventKind::Track, own.clone().unwrap_or_default()),
+            "identify" => (own.clone(), EventKind::Identify, "identify".into()),
+            _ => (uid, EventKind::Page, "page_viewed".into()),
+        };
+        let who = self.identity(uid, anon, rec.user.as_ref(), identified, call)?;
+        if call == "identify" {
+            identified.clone_from(&own);
+        }
+        let timestamp = ts.unwrap_or_else(|| format_iso8601(rec.time.unwrap_or(0.0)));
         let context = rec.page.map(|p| {
             let mut c = String::with_capacity(p.len() + 10);
             c.push_str("{\"page\":");
@@ -244,236 +289,115 @@ impl Client {
             c.push('}');
             c
         });
-        let mut ids: Vec<String> = Vec::with_capacity(2);
-        let needed = if rec.method == "pageView" { 2 } else { 1 };
-        for id in rec.ids.iter().take(needed) {
-            ids.push(
-                match id.as_ref().filter(|i| check_id("message_id", i).is_ok()) {
-                    Some(i) => i.clone(),
-                    None => self.new_uuid(),
-                },
-            );
-        }
-        ids.reverse();
-        let mut make =
-            |kind, event_type: String, who: (Identity, Option<Signature>), ts, p, t| Held {
-                message_id: ids.pop().unwrap_or_default(),
-                event: EventInput {
-                    kind,
-                    event_type,
-                    identity: who.0,
-                    timestamp: ts,
-                    properties: p,
-                    traits: t,
-                    context: context.clone(),
-                },
-                signature: who.1,
-            };
-        let call_time = || format_iso8601(time);
-        let user = rec.user.as_ref();
-        match rec.method.as_str() {
-            "track" => {
-                let obj = arg_object(&rec.arg, "track", true, "{ eventType }")?
-                    .ok_or_else(|| Error::argument("track", "expected an object"))?;
-                check_keys(
-                    &obj,
-                    &[
-                        "eventType",
-                        "userId",
-                        "anonymousId",
-                        "properties",
-                        "timestamp",
-                    ],
-                    "track.",
-                    Error::argument,
-                )?;
-                let event_type = string_field(&obj, "track", "eventType")?.ok_or_else(|| {
-                    Error::argument("track.eventType", "is required: a non-empty string")
-                })?;
-                check_event_type("track.eventType", &event_type)?;
-                let properties = object_field(&obj, "track", "properties")?;
-                let ts = timestamp("track.timestamp", obj.field("timestamp"))?;
-                let who = self.identity(
-                    string_field(&obj, "track", "userId")?,
-                    string_field(&obj, "track", "anonymousId")?,
-                    user,
-                    identified,
-                    "track",
-                )?;
-                Ok(vec![make(
-                    EventKind::Track,
-                    event_type,
-                    who,
-                    ts.unwrap_or_else(call_time),
-                    properties,
-                    None,
-                )])
-            }
-            "identify" => {
-                let obj = arg_object(&rec.arg, "identify", true, "{ userId }")?
-                    .ok_or_else(|| Error::argument("identify", "expected an object"))?;
-                check_keys(
-                    &obj,
-                    &["userId", "anonymousId", "traits", "timestamp"],
-                    "identify.",
-                    Error::argument,
-                )?;
-                let user_id = string_field(&obj, "identify", "userId")?.ok_or_else(|| {
-                    Error::argument("identify.userId", "is required: a non-empty string")
-                })?;
-                check_id("identify.userId", &user_id)?;
-                let traits = object_field(&obj, "identify", "traits")?;
-                let ts = timestamp("identify.timestamp", obj.field("timestamp"))?;
-                let who = self.identity(
-                    Some(user_id.clone()),
-                    string_field(&obj, "identify", "anonymousId")?,
-                    user,
-                    identified,
-                    "identify",
-                )?;
-                let held = make(
-                    EventKind::Identify,
-                    "identify".into(),
-                    who,
-                    ts.unwrap_or_else(call_time),
-                    None,
-                    traits,
-                );
-                *identified = Some(user_id);
-                Ok(vec![held])
-            }
-            "page" => {
-                let obj = arg_object(&rec.arg, "page", false, "{ name }")?;
-                let (name, properties, ts, uid, anon) = match &obj {
-                    None => (None, None, None, None, None),
-                    Some(o) => {
-                        check_keys(
-                            o,
-                            &["name", "userId", "anonymousId", "properties", "timestamp"],
-                            "page.",
-                            Error::argument,
-                        )?;
-                        (
-                            string_field(o, "page", "name")?,
-                            object_field(o, "page", "properties")?,
-                            timestamp("page.timestamp", o.field("timestamp"))?,
-                            string_field(o, "page", "userId")?,
-                            string_field(o, "page", "anonymousId")?,
-                        )
-                    }
-                };
-                // The page name travels as properties.name.
-                let properties = match name {
-                    None => properties,
-                    Some(name) => {
-                        let mut p = String::from("{\"name\":");
-                        write_str(&mut p, &name);
-                        merge_into(&mut p, properties.as_deref());
-                        Some(p)
-                    }
-                };
-                let who = self.identity(uid, anon, user, identified, "page")?;
-                Ok(vec![make(
-                    EventKind::Page,
-                    "page_viewed".into(),
-                    who,
-                    ts.unwrap_or_else(call_time),
-                    properties,
-                    None,
-                )])
-            }
-            "pageView" => {
-                let obj = arg_object(&rec.arg, "trackPageView", false, "{ properties }")?;
-                let (properties, uid, anon) = match &obj {
-                    None => (None, None, None),
-                    Some(o) => {
-                        check_keys(
-                            o,
-                            &["userId", "anonymousId", "properties"],
-                            "trackPageView.",
-                            Error::argument,
-                        )?;
-                        (
-                            object_field(o, "trackPageView", "properties")?,
-                            string_field(o, "trackPageView", "userId")?,
-                            string_field(o, "trackPageView", "anonymousId")?,
-                        )
-                    }
-                };
-                let Some(page) = rec.page.and_then(|p| parse(p).ok()) else {
-                    return Ok(Vec::new()); // Node, or server-side rendering: nothing to view.
-                };
-                let part = |k: &str| {
-                    page.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let (url, referrer) = (part("url"), part("referrer"));
-                let mut props = String::from("{");
-                for k in ["url", "path", "search", "title", "referrer"] {
-                    if props.len() > 1 {
-                        props.push(',');
-                    }
-                    write_str(&mut props, k);
-                    props.push(':');
-                    write_str(&mut props, &part(k));
+        let mut events = Vec::with_capacity(2);
+        let mut props = data;
+        let mut referral_props = None;
+        match (call, &page) {
+            // The page name travels as properties.name.
+            ("page", _) => {
+                if let Some(name) = own {
+                    let mut p = String::from("{\"name\":");
+                    write_str(&mut p, &name);
+                    merge_into(&mut p, props.as_deref());
+                    props = Some(p);
                 }
-                for (k, v) in utm_params(&url) {
-                    props.push(',');
-                    write_str(&mut props, k);
-                    props.push(':');
-                    write_str(&mut props, &v);
+            }
+            ("trackPageView", Some(page)) => {
+                let fields: Vec<(&str, String)> = page
+                    .iter()
+                    .filter_map(|(k, v)| match scalar(v) {
+                        Some(Value::String(s)) => Some((k.as_str(), s)),
+                        _ => None,
+                    })
+                    .collect();
+                let part = |k: &str| {
+                    fields
+                        .iter()
+                        .find(|(key, _)| *key == k)
+                        .map_or("", |(_, v)| v.as_str())
+                };
+                let mut p = String::from("{");
+                for k in ["url", "path", "search", "title", "referrer"] {
+                    member(&mut p, k, part(k));
+                }
+                for (k, v) in utm_params(part("url")) {
+                    member(&mut p, k, &v);
                 }
                 // The app's properties come last, so they win over ours on a shared key.
-                merge_into(&mut props, properties.as_deref());
-                let who = self.identity(uid, anon, user, identified, "trackPageView")?;
-                let found = if referral {
-                    classify(
-                        &PageSnapshot {
-                            url: &url,
-                            referrer: &referrer,
-                        },
-                        &self.ai_providers,
-                    )
-                } else {
-                    None
-                };
-                let mut out = vec![make(
-                    EventKind::Page,
-                    "page_viewed".into(),
-                    who.clone(),
-                    call_time(),
-                    Some(props),
-                    None,
-                )];
-                if let Some(r) = found {
-                    let mut p = String::from("{\"source_provider\":");
-                    write_str(&mut p, &r.provider);
-                    p.push_str(",\"query_hint\":");
-                    match &r.query_hint {
-                        Some(q) => write_str(&mut p, q),
-                        None => p.push_str("null"),
+                merge_into(&mut p, props.as_deref());
+                props = Some(p);
+                if referral {
+                    let snapshot = PageSnapshot {
+                        url: part("url"),
+                        referrer: part("referrer"),
+                    };
+                    if let Some(r) = classify(&snapshot, &self.ai_providers) {
+                        let mut p = String::from("{");
+                        member(&mut p, "source_provider", &r.provider);
+                        p.push_str(",\"query_hint\":");
+                        match &r.query_hint {
+                            Some(q) => write_str(&mut p, q),
+                            None => p.push_str("null"),
+                        }
+                        member(&mut p, "landing_url", &r.landing_url);
+                        member(&mut p, "referrer_url", &r.referrer_url);
+                        p.push('}');
+                        referral_props = Some(p);
                     }
-                    p.push_str(",\"landing_url\":");
-                    write_str(&mut p, &r.landing_url);
-                    p.push_str(",\"referrer_url\":");
-                    write_str(&mut p, &r.referrer_url);
-                    p.push('}');
-                    out.push(make(
-                        EventKind::Track,
-                        "ai_referral_session".into(),
-                        who,
-                        call_time(),
-                        Some(p),
-                        None,
-                    ));
                 }
-                Ok(out)
             }
-            _ => Err(Error::argument("(call)", "unknown call")),
+            _ => {}
         }
+        let (properties, traits) = if kind == EventKind::Identify {
+            (None, props)
+        } else {
+            (props, None)
+        };
+        let mut ids = rec.ids.iter();
+        let mut next_id = |c: &mut Client| match ids.next().and_then(Option::as_ref) {
+            Some(i) if check_id("message_id", i).is_ok() => i.clone(),
+            _ => c.new_uuid(),
+        };
+        events.push(Held {
+            message_id: next_id(self),
+            event: EventInput {
+                kind,
+                event_type: name,
+                identity: who.0.clone(),
+                timestamp: timestamp.clone(),
+                properties,
+                traits,
+                context: context.clone(),
+            },
+            signature: who.1.clone(),
+        });
+        if let Some(p) = referral_props {
+            events.push(Held {
+                message_id: next_id(self),
+                event: EventInput {
+                    kind: EventKind::Track,
+                    event_type: "ai_referral_session".into(),
+                    identity: who.0,
+                    timestamp,
+                    properties: Some(p),
+                    traits: None,
+                    context,
+                },
+                signature: who.1,
+            });
+        }
+        Ok(events)
     }
+}
+
+/// Appends `"key":"value"` to an object being written (with a comma after its first member).
+fn member(out: &mut String, key: &str, value: &str) {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    write_str(out, key);
+    out.push(':');
+    write_str(out, value);
 }
 
 /// Closes the object `head` (its opening brace and first members written) with the members of

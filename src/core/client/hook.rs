@@ -4,25 +4,27 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::calls::timestamp;
-use super::input::{arg_object, check_keys, json_object, opt_string, problem_message, Arg, Field};
+use super::input::{
+    arg_object, problem_message, read_fields, Arg, Field, Spec, ID, NAME, OBJECT, REQUIRED, TEXT,
+    TIME,
+};
 use crate::core::error::Error;
-use crate::core::event::{check_event_type, check_id, EventInput, Identity};
+use crate::core::event::{EventInput, Identity};
 use crate::core::json::write_str;
 
 /// The end of every `beforeSend` problem's message.
 pub const HOOK_KEPT: &str = "; the event was kept unchanged. Later beforeSend problems are only counted, in stats().beforeSendErrors.";
 
-/// Fields of the event object `beforeSend` gets and returns.
-const HOOK_FIELDS: &[&str] = &[
-    "type",
-    "eventType",
-    "userId",
-    "anonymousId",
-    "timestamp",
-    "properties",
-    "traits",
-    "context",
+/// Fields of the event object `beforeSend` gets and returns, checked like `track()` input.
+const HOOK: Spec = &[
+    ("type", TEXT),
+    ("eventType", NAME | REQUIRED),
+    ("userId", ID),
+    ("anonymousId", ID),
+    ("timestamp", TIME),
+    ("properties", OBJECT),
+    ("traits", OBJECT),
+    ("context", OBJECT),
 ];
 
 /// What `beforeSend` made of an event.
@@ -111,37 +113,21 @@ fn read(v: &Arg<'_>, original: &EventInput) -> Result<EventInput, Error> {
                 "returned a Promise; beforeSend must return the event synchronously",
             ))
         }
-        Field::Problem(code) if !matches!(code, "function" | "symbol" | "bigint") => {
+        Field::Problem(code) if !super::input::is_type(code) => {
             return Err(Error::argument(CALL, &problem_message(code)))
         }
         _ => {}
     }
     let obj = arg_object(v, CALL, true, "the event")?
         .ok_or_else(|| Error::argument(CALL, "expected the event or null"))?;
-    check_keys(&obj, HOOK_FIELDS, PREFIX, Error::argument)?;
-    let s = |k: &str| {
-        let mut f = String::from(PREFIX);
-        f.push_str(k);
-        opt_string(&f, obj.field(k), Error::argument)
-    };
-    if let Some(kind) = s("type")? {
-        if kind != original.kind.as_str() {
-            return Err(Error::argument(
-                "beforeSend().type",
-                "cannot be changed (a track stays a track)",
-            ));
-        }
-    }
-    let event_type =
-        s("eventType")?.ok_or_else(|| Error::argument("beforeSend().eventType", "is required"))?;
-    check_event_type("beforeSend().eventType", &event_type)?;
-    let user_id = s("userId")?;
-    let anonymous_id = s("anonymousId")?;
-    if let Some(u) = &user_id {
-        check_id("beforeSend().userId", u)?;
-    }
-    if let Some(a) = &anonymous_id {
-        check_id("beforeSend().anonymousId", a)?;
+    let f = read_fields(&obj, PREFIX, HOOK)?;
+    let [kind, event_type, user_id, anonymous_id, timestamp, properties, traits, context] =
+        <[Option<String>; 8]>::try_from(f).map_err(|_| Error::argument(CALL, "unreadable"))?;
+    if kind.is_some_and(|k| k != original.kind.as_str()) {
+        return Err(Error::argument(
+            "beforeSend().type",
+            "cannot be changed (a track stays a track)",
+        ));
     }
     let identity = match (user_id, anonymous_id) {
         (Some(user_id), anonymous_id) => Identity::User {
@@ -156,19 +142,13 @@ fn read(v: &Arg<'_>, original: &EventInput) -> Result<EventInput, Error> {
             ))
         }
     };
-    let object = |k: &str| {
-        let mut f = String::from(PREFIX);
-        f.push_str(k);
-        json_object(&f, obj.field(k))
-    };
     Ok(EventInput {
         kind: original.kind,
-        event_type,
+        event_type: event_type.unwrap_or_default(),
         identity,
-        timestamp: timestamp("beforeSend().timestamp", obj.field("timestamp"))?
-            .unwrap_or_else(|| original.timestamp.clone()),
-        properties: object("properties")?,
-        traits: object("traits")?,
-        context: object("context")?,
+        timestamp: timestamp.unwrap_or_else(|| original.timestamp.clone()),
+        properties,
+        traits,
+        context,
     })
 }

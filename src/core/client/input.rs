@@ -9,8 +9,9 @@
 //! - `{"e":"<message>"}` when calling a function for it (getUser, beforeSend) threw.
 //!
 //! The codes say what JSON could not carry, never what the SDK thinks of it: `function`,
-//! `symbol`, `bigint`, `promise`, `array` (the value's type; an array only when it could not be
-//! carried whole), `cycle`, `deep` (nesting too deep for the
+//! `symbol`, `bigint`, `promise`, `array`, `object`, `number` (the value's type: `array` and
+//! `object` where the loader does not serialize a value, such as getUser()'s fields, or for a
+//! non-null value whose JSON is `null`, such as NaN or an invalid Date), `cycle`, `deep` (nesting too deep for the
 //! engine's serializer), `read` (reading it threw), `keys` (its keys could not be listed),
 //! `nested:<type>:<key>` (a function, symbol or bigint inside it, at that key) and
 //! `json:<message>` (anything else `JSON.stringify` threw, such as a throwing `toJSON`).
@@ -19,7 +20,7 @@
 use crate::prelude::*;
 
 use crate::core::error::Error;
-use crate::core::json::{members, parse, Value};
+use crate::core::json::{members, Value};
 
 /// A value as the loader recorded it.
 pub struct Arg<'a> {
@@ -46,15 +47,13 @@ impl<'a> Arg<'a> {
             match key.as_str() {
                 "a" => arg.a = Some(raw),
                 "x" => {
-                    if let Ok(Value::Object(codes)) = parse(raw) {
-                        for (k, v) in codes {
-                            if let Value::String(code) = v {
-                                arg.x.push((k, code));
-                            }
+                    for (k, v) in members(raw).unwrap_or_default() {
+                        if let Some(Value::String(code)) = scalar(v) {
+                            arg.x.push((k, code));
                         }
                     }
                 }
-                "e" => arg.e = parse(raw).ok().and_then(|v| v.as_str().map(str::to_string)),
+                "e" => arg.e = scalar(raw).and_then(|v| v.as_str().map(str::to_string)),
                 _ => {}
             }
         }
@@ -134,19 +133,25 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// The first key not in `allowed`.
-    pub fn unknown_key(&self, allowed: &[&str]) -> Option<&str> {
-        self.members
+    /// The first key that is none of `spec`'s.
+    pub fn unknown_key(&self, spec: Spec) -> Option<&str> {
+        let known = |k: &str| k.is_empty() || spec.iter().any(|(name, _)| *name == k);
+        if let Some((k, _)) = self.members.iter().find(|(k, _)| !known(k)) {
+            return Some(k);
+        }
+        self.x
             .iter()
+            .find(|(k, _)| !known(k))
             .map(|(k, _)| k.as_str())
-            .chain(
-                self.x
-                    .iter()
-                    .map(|(k, _)| k.as_str())
-                    .filter(|k| !k.is_empty()),
-            )
-            .find(|k| !allowed.contains(k))
     }
+}
+
+/// Whether a loader code names the value's type (rather than why it could not be carried).
+pub fn is_type(code: &str) -> bool {
+    matches!(
+        code,
+        "function" | "symbol" | "bigint" | "promise" | "array" | "object" | "number"
+    )
 }
 
 /// How a value looks in a message: "a string", "an array", "undefined", ...
@@ -167,6 +172,7 @@ pub fn describe(f: Field<'_>) -> &'static str {
             "bigint" => "a bigint",
             "promise" => "a Promise",
             "array" => "an array",
+            "number" => "a number",
             _ => "an object",
         },
     }
@@ -200,12 +206,14 @@ pub fn problem_message(code: &str) -> String {
             "deep" => "too deeply nested to serialize",
             "read" => "reading it threw an exception",
             "keys" => "its keys could not be read",
-            "function" | "symbol" | "bigint" => "JSON cannot carry it",
+            c if is_type(c) => "JSON cannot carry it",
             _ => "could not be serialized",
         });
     }
     m
 }
+
+pub use crate::core::json::scalar;
 
 /// Makes the error for a field: `Error::config` or `Error::argument`.
 pub type MakeError = fn(&str, &str) -> Error;
@@ -215,57 +223,16 @@ pub fn opt_string(field: &str, f: Field<'_>, err: MakeError) -> Result<Option<St
     if f.is_nothing() {
         return Ok(None);
     }
-    if let Field::Json(raw) = f {
-        if let Ok(Value::String(s)) = parse(raw) {
-            return Ok(Some(s));
+    match f {
+        Field::Json(raw) => {
+            if let Some(Value::String(s)) = scalar(raw) {
+                return Ok(Some(s));
+            }
         }
+        Field::Problem(code) if !is_type(code) => return Err(err(field, &problem_message(code))),
+        _ => {}
     }
     Err(err(field, &expected("a string", f)))
-}
-
-/// A string field of a config: `None` when absent (`null` is a wrong type there).
-pub fn config_string(field: &str, f: Field<'_>) -> Result<Option<String>, Error> {
-    match f {
-        Field::Absent => Ok(None),
-        _ => opt_string(field, f, Error::config)?
-            .map(Some)
-            .ok_or_else(|| Error::config(field, &expected("a string", f))),
-    }
-}
-
-/// A number field: `None` when absent. Numbers are read without float parsing (see
-/// [`crate::core::json::Num::approx_f64`]).
-pub fn config_number(field: &str, f: Field<'_>) -> Result<Option<f64>, Error> {
-    match f {
-        Field::Absent => Ok(None),
-        Field::Json(raw) => match parse(raw) {
-            Ok(Value::Number(n)) => Ok(Some(n.approx_f64())),
-            _ => Err(Error::config(field, &expected("a number", f))),
-        },
-        Field::Problem(_) => Err(Error::config(field, &expected("a number", f))),
-    }
-}
-
-/// A boolean field: `None` when absent.
-pub fn config_bool(field: &str, f: Field<'_>) -> Result<Option<bool>, Error> {
-    match f {
-        Field::Absent => Ok(None),
-        Field::Json(raw) => match parse(raw) {
-            Ok(Value::Bool(b)) => Ok(Some(b)),
-            _ => Err(Error::config(field, &expected("a boolean", f))),
-        },
-        Field::Problem(_) => Err(Error::config(field, &expected("a boolean", f))),
-    }
-}
-
-/// A function field (the loader records a function as the code `function`): whether it is
-/// there.
-pub fn config_function(field: &str, f: Field<'_>, what: &str) -> Result<bool, Error> {
-    match f {
-        Field::Absent => Ok(false),
-        Field::Problem("function") => Ok(true),
-        _ => Err(Error::config(field, &expected(what, f))),
-    }
 }
 
 /// A field that must hold a JSON object (properties, traits, context): its text, or `None`
@@ -281,7 +248,7 @@ pub fn json_object(field: &str, f: Field<'_>) -> Result<Option<String>, Error> {
                 f,
             ),
         )),
-        Field::Problem(code) if matches!(code, "function" | "symbol" | "bigint" | "promise") => {
+        Field::Problem(code) if is_type(code) => {
             Err(Error::argument(field, &expected("an object", f)))
         }
         Field::Problem(code) => Err(Error::argument(field, &problem_message(code))),
@@ -318,18 +285,66 @@ pub fn arg_object<'a>(
     }
 }
 
-/// Checks that every key is in `allowed`: the error names `prefix` + the key.
-pub fn check_keys(
-    obj: &Obj<'_>,
-    allowed: &[&str],
-    prefix: &str,
-    err: MakeError,
-) -> Result<(), Error> {
-    if let Some(k) = obj.unknown_key(allowed) {
+/// What a field must hold, and whether it must be there (`| REQUIRED`).
+pub type Spec = &'static [(&'static str, u8)];
+/// An event name: a non-empty string of at most 200 characters.
+pub const NAME: u8 = 1;
+/// A user or anonymous id: a non-empty string of at most 256 characters.
+pub const ID: u8 = 2;
+/// Any string.
+pub const TEXT: u8 = 3;
+/// A JSON object (properties, traits, context).
+pub const OBJECT: u8 = 4;
+/// A time: a Date (its ISO string), epoch milliseconds or an RFC 3339 string; read as RFC
+/// 3339 text.
+pub const TIME: u8 = 5;
+pub const REQUIRED: u8 = 16;
+
+/// Reads the fields of `spec` from `obj` (after checking that it has no others), in the order
+/// of `spec`: each field's checked value as text (strings decoded, objects as JSON, times as
+/// RFC 3339), `None` when absent. Errors name `prefix` + the field.
+pub fn read_fields(obj: &Obj<'_>, prefix: &str, spec: Spec) -> Result<Vec<Option<String>>, Error> {
+    check_keys(obj, spec, prefix, Error::argument)?;
+    let mut out = Vec::with_capacity(spec.len());
+    for &(key, kind) in spec {
+        let mut field = String::from(prefix);
+        field.push_str(key);
+        let f = obj.field(key);
+        let value = match kind & !REQUIRED {
+            OBJECT => json_object(&field, f)?,
+            TIME => super::calls::timestamp(&field, f)?,
+            k => {
+                let v = opt_string(&field, f, Error::argument)?;
+                if let Some(v) = &v {
+                    if k == NAME {
+                        crate::core::event::check_event_type(&field, v)?;
+                    } else if k == ID {
+                        crate::core::event::check_id(&field, v)?;
+                    }
+                }
+                v
+            }
+        };
+        if value.is_none() && kind & REQUIRED != 0 {
+            return Err(Error::argument(&field, "is required: a non-empty string"));
+        }
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// Checks that every key is one of `spec`'s: the error names `prefix` + the key.
+pub fn check_keys(obj: &Obj<'_>, spec: Spec, prefix: &str, err: MakeError) -> Result<(), Error> {
+    if let Some(k) = obj.unknown_key(spec) {
         let mut field = String::from(prefix);
         field.push_str(k);
         let mut exp = String::from("unknown field; expected one of ");
-        exp.push_str(&allowed.join(", "));
+        for (i, (name, _)) in spec.iter().enumerate() {
+            if i > 0 {
+                exp.push_str(", ");
+            }
+            exp.push_str(name);
+        }
         return Err(err(&field, &exp));
     }
     Ok(())

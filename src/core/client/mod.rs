@@ -10,25 +10,23 @@
 mod calls;
 mod hook;
 pub mod input;
+mod open;
 mod output;
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use crate::core::config::{Config, ConfigInput, KeyKind, FIELDS};
 use crate::core::delivery::HttpResult;
 use crate::core::error::Error;
-use crate::core::event::{check_id, EventInput};
-use crate::core::json::{fix_lone_surrogates, members, parse, Value};
+use crate::core::event::EventInput;
+use crate::core::json::fix_lone_surrogates;
 use crate::core::pipeline::{reason, Level, Pipeline, Request};
 use crate::core::privacy::Consent;
-use crate::core::referrer::{check_custom, CustomProvider};
+use crate::core::referrer::CustomProvider;
 use crate::core::uuid::uuid_v4;
 
 use calls::{Held, Record};
-use input::{
-    config_bool, config_function, config_number, config_string, expected, Arg, Field, Obj,
-};
+use input::{expected, Arg, Field};
 pub use output::Output;
 
 /// `record` flag: the call may go through `beforeSend` (it is not made by the hook itself).
@@ -77,71 +75,12 @@ pub struct Client {
     shut_down: bool,
     /// Events waiting for `beforeSend`, one group per call; a stack, since the hook may record
     /// events itself (which skip it).
-    held: Vec<Vec<Held>>,
+    held: Vec<(Vec<Held>, bool)>,
     before_send_errors: u64,
     rng: u64,
 }
 
 impl Client {
-    /// Creates a client from `{"v": <the config as the loader recorded it>, "env": {browser,
-    /// consent, anon, seed, ctx}}`: whether this is a browser, the consent state to start in
-    /// (the loader's rule, `js/loader/consent.js`), the stored anonymous id, random hex for the
-    /// ids this client makes, and the batch context.
-    pub fn open(text: &str) -> Result<Client, Error> {
-        let doc = members(text).unwrap_or_default();
-        let get = |k: &str| doc.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
-        let arg = Arg::of(get("v"));
-        let (input, has_hook, ai_providers) = read_config(&arg)?;
-        let config = Config::from_input(input)?;
-        let env = get("env").and_then(members).unwrap_or_default();
-        let env_get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
-        let env_str = |k: &str| {
-            env_get(k)
-                .and_then(|raw| parse(raw).ok())
-                .and_then(|v| v.as_str().map(str::to_string))
-        };
-        let browser = env_get("browser").is_some_and(|raw| raw.trim() == "true");
-        let consent = env_str("consent")
-            .and_then(|s| Consent::parse(&s))
-            .unwrap_or(Consent::Granted);
-        let seed = seed_of(env_str("seed").as_deref().unwrap_or(""));
-        let batch_context = env_get("ctx")
-            .filter(|c| c.trim_start().starts_with('{'))
-            .unwrap_or("")
-            .to_string();
-        let secret_in_browser = config.key_kind == KeyKind::Secret && browser;
-        let inert = config.key_kind == KeyKind::Public && !browser;
-        let mut core = Pipeline::new(config, batch_context, seed);
-        core.set_consent(consent);
-        if secret_in_browser {
-            core.log(
-                Level::Warn,
-                "SegOps: a secret sk_ key is being used in a browser, where anyone can read it and send or read your data with it. Use a public pk_ key in browsers; keep sk_ keys on servers.".into(),
-            );
-        }
-        let mut client = Client {
-            core,
-            browser,
-            inert,
-            anonymous_id: String::new(),
-            identified: None,
-            saved_identified: None,
-            has_hook,
-            ai_providers,
-            referral_checked: false,
-            shut_down: false,
-            held: Vec::new(),
-            before_send_errors: 0,
-            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
-        };
-        // A stored id is used unless consent is denied (then the old one is never used again).
-        client.anonymous_id = match env_str("anon") {
-            Some(id) if consent != Consent::Denied && check_id("anonymousId", &id).is_ok() => id,
-            _ => client.new_uuid(),
-        };
-        Ok(client)
-    }
-
     /// A fresh UUIDv4 from this client's generator (seeded with the platform's crypto
     /// randomness).
     fn new_uuid(&mut self) -> String {
@@ -204,11 +143,15 @@ impl Client {
                 hook::write_event(&mut out, &h.event);
             }
             out.push(']');
-            self.held.push(events);
+            self.held.push((events, saved));
             return Ok(Recorded::Hook(out));
         }
+        let n = events.len();
         for h in events {
             self.enqueue(h, now)?;
+        }
+        if saved {
+            self.core.took_up(n);
         }
         Ok(Recorded::Done)
     }
@@ -216,13 +159,13 @@ impl Client {
     /// What `beforeSend` returned for the events of the latest [`Recorded::Hook`]: a JSON
     /// array with the loader's record of each answer, in order.
     pub fn hooked(&mut self, text: &str, now: f64) -> Result<(), Error> {
-        let Some(events) = self.held.pop() else {
+        let Some((events, saved)) = self.held.pop() else {
             return Ok(());
         };
-        let answers = match parse_array_raw(text) {
-            Some(a) => a,
-            None => Vec::new(),
-        };
+        if saved {
+            self.core.took_up(events.len());
+        }
+        let answers = crate::core::json::items(text).unwrap_or_default();
         let mut first_error = None;
         for (i, held) in events.into_iter().enumerate() {
             let answer = Arg::of(answers.get(i).copied());
@@ -323,9 +266,9 @@ impl Client {
         let arg = Arg::of(Some(text));
         let f = arg.whole();
         let consent = match f {
-            Field::Json(raw) => parse(raw)
-                .ok()
-                .and_then(|v| v.as_str().and_then(Consent::parse)),
+            Field::Json(raw) => {
+                input::scalar(raw).and_then(|v| v.as_str().and_then(Consent::parse))
+            }
             _ => None,
         }
         .ok_or_else(|| {
@@ -421,6 +364,11 @@ impl Client {
         }
     }
 
+    /// The console lines waiting (see [`Client::poll`]).
+    pub fn take_logs(&mut self) -> Vec<crate::core::pipeline::Log> {
+        self.core.take_logs()
+    }
+
     /// `stats()` as JSON.
     pub fn stats(&self, now: f64) -> String {
         output::stats(&self.core, self.before_send_errors, now)
@@ -430,210 +378,6 @@ impl Client {
     pub fn pipeline(&self) -> &Pipeline {
         &self.core
     }
-}
-
-/// The u64 a hex seed starts with (0 for none).
-fn seed_of(hex: &str) -> u64 {
-    let mut n = 0u64;
-    for d in hex.bytes().take(16) {
-        let v = match d {
-            b'0'..=b'9' => d - b'0',
-            b'a'..=b'f' => d - b'a' + 10,
-            b'A'..=b'F' => d - b'A' + 10,
-            _ => 0,
-        };
-        n = (n << 4) | u64::from(v);
-    }
-    n
-}
-
-/// The raw items of a JSON array.
-fn parse_array_raw(text: &str) -> Option<Vec<&str>> {
-    // An array's items are an object's values with the keys left out: wrap each in a
-    // one-member scan by reusing the object scanner on "{"0":…}" would copy; scan directly.
-    let t = text.trim();
-    let inner = t.strip_prefix('[')?.strip_suffix(']')?;
-    let mut out = Vec::new();
-    let b = inner.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b',') {
-            i += 1;
-        }
-        if i >= b.len() {
-            break;
-        }
-        let end = crate::core::json::value_end(b, i)?;
-        out.push(inner.get(i..end)?);
-        i = end;
-    }
-    Some(out)
-}
-
-/// The config as the loader recorded it: the core's input, whether there is a `beforeSend`,
-/// and the extra AI providers. `getUser` is the loader's business (it calls it at each call);
-/// here it is only checked to be a function.
-fn read_config(arg: &Arg<'_>) -> Result<(ConfigInput, bool, Vec<CustomProvider>), Error> {
-    let whole = arg.whole();
-    if let Field::Problem("keys" | "read") = whole {
-        return Err(Error::config("(config)", "its keys could not be read"));
-    }
-    let obj = match (whole, arg.object()) {
-        (Field::Json(raw), Some(o)) if raw.trim_start().starts_with('{') => o,
-        (Field::Absent, Some(o)) => o,
-        _ => {
-            return Err(Error::config(
-                "(config)",
-                &expected("an object such as { apiUrl, apiKey }", whole),
-            ))
-        }
-    };
-    input::check_keys(&obj, FIELDS, "", Error::config)?;
-    for (k, code) in &arg.x {
-        if code == "read" && !k.is_empty() {
-            return Err(Error::config(k, "reading it threw an exception"));
-        }
-    }
-    let has_hook = config_function(
-        "beforeSend",
-        obj.field("beforeSend"),
-        "a function (event) => event | null",
-    )?;
-    config_function(
-        "getUser",
-        obj.field("getUser"),
-        "a function returning { userId } or { anonymousId }",
-    )?;
-    let ai_providers = read_ai_providers(&obj)?;
-    let n = |k: &str| config_number(k, obj.field(k));
-    let b = |k: &str| config_bool(k, obj.field(k));
-    let s = |k: &str| config_string(k, obj.field(k));
-    Ok((
-        ConfigInput {
-            api_url: s("apiUrl")?,
-            api_key: s("apiKey")?,
-            flush_at: n("flushAt")?,
-            flush_interval_ms: n("flushIntervalMs")?,
-            max_queue_events: n("maxQueueEvents")?,
-            max_queue_bytes: n("maxQueueBytes")?,
-            max_event_bytes: n("maxEventBytes")?,
-            max_batch_bytes: n("maxBatchBytes")?,
-            request_timeout_ms: n("requestTimeoutMs")?,
-            debug: b("debug")?,
-            consent: s("consent")?,
-            respect_global_privacy_control: b("respectGlobalPrivacyControl")?,
-        },
-        has_hook,
-        ai_providers,
-    ))
-}
-
-/// `aiProviders: [{ name, hosts, pathPrefix?, utmSources? }]`: extra AI assistants for
-/// `ai_referral_session`, checked before the built-in table.
-fn read_ai_providers(obj: &Obj<'_>) -> Result<Vec<CustomProvider>, Error> {
-    let f = obj.field("aiProviders");
-    let list = match f {
-        Field::Absent => return Ok(Vec::new()),
-        Field::Json(raw) => match parse(raw) {
-            Ok(Value::Array(items)) => items,
-            _ => return Err(array_error("aiProviders", f)),
-        },
-        Field::Problem(code) if !matches!(code, "function" | "symbol" | "bigint") => {
-            return Err(Error::config("aiProviders", &input::problem_message(code)))
-        }
-        Field::Problem(_) => return Err(array_error("aiProviders", f)),
-    };
-    let mut out = Vec::new();
-    for (i, item) in list.iter().enumerate() {
-        let mut field = String::from("aiProviders[");
-        crate::core::num::push_int(&mut field, i as i64);
-        field.push(']');
-        let sub = |k: &str| {
-            let mut f = field.clone();
-            f.push('.');
-            f.push_str(k);
-            f
-        };
-        let Value::Object(item_members) = item else {
-            return Err(Error::config(&field, &describe_value("an object", item)));
-        };
-        if let Some((k, _)) = item_members
-            .iter()
-            .find(|(k, _)| !["name", "hosts", "pathPrefix", "utmSources"].contains(&k.as_str()))
-        {
-            return Err(Error::config(
-                &sub(k),
-                "unknown field; expected one of name, hosts, pathPrefix, utmSources",
-            ));
-        }
-        let strings = |k: &str| -> Result<Vec<String>, Error> {
-            match item.get(k) {
-                None => Ok(Vec::new()),
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|s| {
-                        s.as_str().map(str::to_string).ok_or_else(|| {
-                            Error::config(&sub(k), &describe_value("an array of strings", s))
-                        })
-                    })
-                    .collect(),
-                Some(other) => Err(Error::config(
-                    &sub(k),
-                    &describe_value("an array of strings", other),
-                )),
-            }
-        };
-        let name = item
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::config(&sub("name"), "expected a string"))?
-            .to_string();
-        let path_prefix = match item.get("pathPrefix") {
-            None => None,
-            Some(v) => Some(
-                v.as_str()
-                    .ok_or_else(|| Error::config(&sub("pathPrefix"), "expected a string"))?
-                    .to_string(),
-            ),
-        };
-        let provider = CustomProvider {
-            name,
-            hosts: strings("hosts")?,
-            path_prefix,
-            utm_sources: strings("utmSources")?,
-        };
-        check_custom(&provider).map_err(|m| {
-            let m = m
-                .replace("path_prefix", "pathPrefix")
-                .replace("utm_sources", "utmSources");
-            Error::config(&field, &m)
-        })?;
-        out.push(provider);
-    }
-    Ok(out)
-}
-
-fn array_error(field: &str, f: Field<'_>) -> Error {
-    Error::config(
-        field,
-        &expected("an array of { name, hosts, pathPrefix?, utmSources? }", f),
-    )
-}
-
-/// `expected <what>, got <v's kind>` for a parsed value.
-fn describe_value(what: &str, v: &Value) -> String {
-    let mut s = String::from("expected ");
-    s.push_str(what);
-    s.push_str(", got ");
-    s.push_str(match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    });
-    s
 }
 
 #[cfg(test)]

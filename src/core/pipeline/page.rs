@@ -136,27 +136,32 @@ impl Pipeline {
         out
     }
 
+    /// Counts events taken up from an earlier page's saved calls (recorded through the client).
+    pub fn took_up(&mut self, n: usize) {
+        self.stats.restored += n as u64;
+    }
+
     /// Takes up a snapshot saved by an earlier page. Events keep their `message_id` (the server
     /// drops any it already has); malformed entries are skipped. Returns how many were taken.
     pub fn restore(&mut self, text: &str, now: f64) -> usize {
         if self.consent == Consent::Denied {
             return 0;
         }
-        let Ok(doc) = crate::core::json::parse(text) else {
-            return 0;
-        };
-        if doc.get("v").and_then(crate::core::json::Value::as_u64) != Some(1) {
+        if crate::core::json::get_u64(text, "v") != Some(1) {
             return 0;
         }
-        let Some(events) = doc
-            .get("events")
-            .and_then(crate::core::json::Value::as_array)
+        let Some(events) =
+            crate::core::json::get(text, "events").and_then(crate::core::json::items)
         else {
             return 0;
         };
         let mut taken = 0;
         for entry in events {
-            let Some(json) = entry.as_str() else { continue };
+            let Some(crate::core::json::Value::String(json)) = crate::core::json::scalar(entry)
+            else {
+                continue;
+            };
+            let json = json.as_str();
             if json.len() > self.cfg.max_event_bytes as usize {
                 continue;
             }
@@ -200,8 +205,8 @@ impl<'a> Restored<'a> {
         let members = crate::core::json::members(json)?;
         let id = |k: &str| -> Option<String> {
             let raw = members.iter().find(|(key, _)| key == k)?.1;
-            match crate::core::json::parse(raw) {
-                Ok(crate::core::json::Value::String(s))
+            match crate::core::json::scalar(raw) {
+                Some(crate::core::json::Value::String(s))
                     if crate::core::event::check_id(k, &s).is_ok() =>
                 {
                     Some(s)
