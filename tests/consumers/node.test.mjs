@@ -1,6 +1,8 @@
 // A Node app that installs the packed @segops/sdk: `import` and `require` both get the Node build,
-// track with the secret key and shut down; the events reach the emulator. The signer from
-// "@segops/sdk/server" signs exactly like the shared vectors. Importing touches no browser global.
+// track with the secret key and shut down; the events reach the emulator. A bad config throws in
+// the constructor; a pk_ key (a browser's client rendered on the server) does nothing at all. The
+// signer from "@segops/sdk/server" signs exactly like the shared vectors. Importing touches no
+// browser global.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -57,8 +59,6 @@ const { createRequire } = await import("node:module");
 const req = createRequire(import.meta.url);
 const cjs = req("@segops/sdk");
 const cjsServer = req("@segops/sdk/server");
-await main.init();
-main.initSync();
 console.log(JSON.stringify({
   touched,
   esm: Object.keys(main).sort(),
@@ -66,6 +66,43 @@ console.log(JSON.stringify({
   cjs: Object.keys(cjs).sort(),
   cjsServer: Object.keys(cjsServer).sort(),
 }));
+`;
+
+// The module is compiled synchronously at the first construction, so the config's mistakes throw
+// there, in both module systems; \`ready\` is resolved at once.
+const BAD_CONFIG = `
+const { SegOpsClient } = require("@segops/sdk");
+const out = {};
+try {
+  new SegOpsClient({ apiUrl: "not a url", apiKey: process.env.SEGOPS_TEST_SECRET_KEY });
+  out.threw = false;
+} catch (e) {
+  out.threw = { name: e.name, code: e.code, field: e.field, isError: e instanceof Error };
+}
+const ok = new SegOpsClient({ apiUrl: process.env.SEGOPS_TEST_API_URL, apiKey: process.env.SEGOPS_TEST_SECRET_KEY });
+let settled = false;
+ok.ready.then(() => (settled = true));
+setImmediate(() => {
+  out.readyAtOnce = settled;
+  ok.shutdown().then(() => console.log(JSON.stringify(out)));
+});
+`;
+
+// A browser's client on a server (its module imported by server-side rendering): a pk_ key
+// there records nothing, sends nothing and logs nothing. The emulator is reachable, so a request
+// would be seen.
+const PUBLIC_KEY = `
+import { SegOpsClient } from "@segops/sdk";
+const client = new SegOpsClient({ apiUrl: process.env.SEGOPS_TEST_API_URL, apiKey: process.env.SEGOPS_TEST_PUBLIC_KEY, debug: true });
+client.track({ eventType: "consumer_node_pk", userId: "consumer-pk", properties: { run: process.argv[2] } });
+client.identify({ userId: "consumer-pk" });
+client.page({ name: "home" });
+client.trackPageView();
+await client.ready;
+await client.flush();
+await client.shutdown();
+const s = client.stats();
+console.log(JSON.stringify({ sent: s.sent, requests: s.requests, mints: s.mints, pending: s.pending, dropped: s.dropped }));
 `;
 
 let app;
@@ -76,6 +113,8 @@ before(async () => {
     "sign.mjs": SIGN_ESM,
     "sign.cjs": SIGN_CJS,
     "no-window.mjs": NO_WINDOW,
+    "bad-config.cjs": BAD_CONFIG,
+    "public-key.mjs": PUBLIC_KEY,
   });
 }, { timeout: 120_000 });
 after(() => app && app.remove());
@@ -86,9 +125,16 @@ async function script(file, ...args) {
   return JSON.parse(r.stdout.trim().split("\n").pop());
 }
 
+/** Runs `file` and returns everything it printed, stdout and stderr, as lines. */
+async function output(file, ...args) {
+  const r = await run(process.execPath, [file, ...args], { cwd: app.dir, timeout: 30_000 });
+  assert.equal(r.code, 0, `node ${file} failed:\n${r.stdout}${r.stderr}`);
+  return { lines: r.stdout.trim().split("\n"), stderr: r.stderr };
+}
+
 for (const [file, entry, user] of [
   ["track.mjs", join("node", "index.mjs"), "consumer-esm"],
-  ["track.cjs", join("node", "segops_sdk.cjs"), "consumer-cjs"],
+  ["track.cjs", join("node", "index.cjs"), "consumer-cjs"],
 ]) {
   test(`${file}: the Node build tracks with the secret key and the events reach the API`, { timeout: 60_000 }, async () => {
     const id = runId("consumer-node");
@@ -117,11 +163,29 @@ for (const file of ["sign.mjs", "sign.cjs"]) {
   });
 }
 
+test("a bad config throws in the constructor; a good one is ready at once", { timeout: 30_000 }, async () => {
+  const out = await script("bad-config.cjs");
+  assert.deepEqual(out.threw, { name: "SegOpsError", code: "invalid_config", field: "apiUrl", isError: true });
+  assert.equal(out.readyAtOnce, true);
+});
+
+test("a pk_ key in Node records nothing, sends nothing, logs nothing", { timeout: 30_000 }, async () => {
+  const id = runId("consumer-node-pk");
+  const { lines, stderr } = await output("public-key.mjs", id);
+  assert.equal(stderr, "");
+  assert.equal(lines.length, 1, "only the script's own line, even with debug: true:\n" + lines.join("\n"));
+  const out = JSON.parse(lines[0]);
+  // track, identify and page are counted as dropped; trackPageView does nothing outside a browser
+  assert.deepEqual(out, { sent: 0, requests: 0, mints: 0, pending: 0, dropped: { not_in_browser: 3 } });
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(await storedEvents((e) => e.properties && e.properties.run === id), []);
+});
+
 test("importing every entry in Node reads no browser global and throws nothing", { timeout: 30_000 }, async () => {
   const out = await script("no-window.mjs");
   assert.deepEqual(out.touched, []);
-  for (const name of ["SegOpsClient", "default", "init", "initSync", "signUserId"]) assert.ok(out.esm.includes(name), out.esm.join());
+  assert.deepEqual(out.esm, ["SegOpsClient", "signUserId"], "no init(), initSync() or default export any more");
   assert.deepEqual(out.server, ["signUserId"]);
-  assert.ok(out.cjs.includes("SegOpsClient"), out.cjs.join());
+  assert.deepEqual(out.cjs, ["SegOpsClient", "signUserId"]);
   assert.deepEqual(out.cjsServer, ["signUserId"]);
 });

@@ -19,6 +19,25 @@ pub const NPM_TOOLS: &[(&str, &str)] = &[
     ("playwright-core", "1.65.1"),
     ("typescript", "7.0.2"),
     ("vite", "8.3.8"),
+    // The consumer tests' apps and package checks (tests/consumers/): frameworks and bundlers
+    // an app of ours may use, and the ecosystem's linters of a package. Each fixture installs
+    // the ones it needs from npm's cache, which this install fills.
+    ("next", "16.4.6"),
+    ("react", "19.3.1"),
+    ("react-dom", "19.3.1"),
+    // A TypeScript app needs these; Next.js checks it with `tsc` (TypeScript 7 has no JS API).
+    ("@types/react", "19.3.3"),
+    ("@types/react-dom", "19.3.0"),
+    ("@types/node", "20.19.43"),
+    ("webpack", "5.112.2"),
+    ("webpack-cli", "7.3.1"),
+    ("rollup", "4.68.8"),
+    ("@rollup/plugin-node-resolve", "16.0.3"),
+    // vitest 5 and jsdom 30 need Node 22; these are the newest for Node 20.
+    ("vitest", "4.1.12"),
+    ("jsdom", "29.1.1"),
+    ("publint", "0.3.25"),
+    ("@arethetypeswrong/cli", "0.18.5"),
 ];
 /// Of [`NPM_TOOLS`], those `cargo xtask pkg` needs: wasm-opt, and esbuild to minify the glue.
 const NPM_BUILD_TOOLS: &[&str] = &["binaryen", "esbuild"];
