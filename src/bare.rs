@@ -6,7 +6,9 @@
 //! - The allocator is a segregated free list over size classes, four per power of two (so a
 //!   block wastes at most a quarter of its size, about an eighth on average): a freed block goes
 //!   back to the list of its class and is reused by the next allocation of that class; new
-//!   blocks come from a bump pointer over memory grown a megabyte at a time. It never coalesces
+//!   blocks come from a bump pointer over memory grown 256 KiB at a time (a wasm module never
+//!   gives memory back, so a coarser step would keep up to a step more than the high-water
+//!   mark for good). It never coalesces
 //!   or returns memory, so memory stays at the high-water mark of each class, which for an event
 //!   queue with fixed bounds (`maxQueueEvents`, `maxQueueBytes`, `maxBatchBytes`) is bounded
 //!   too. Every operation is O(1), and the whole allocator is a few hundred bytes of code
@@ -132,8 +134,8 @@ mod runtime {
                 return ptr::null_mut();
             };
             if stop > s.end {
-                // Grow by what is missing, at least 16 pages (1 MiB) at a time.
-                let missing = (stop - s.end.max(start)).div_ceil(PAGE).max(16);
+                // Grow by what is missing, at least 4 pages (256 KiB) at a time.
+                let missing = (stop - s.end.max(start)).div_ceil(PAGE).max(4);
                 let old = wasm32::memory_grow(0, missing);
                 if old == usize::MAX {
                     return ptr::null_mut();

@@ -373,7 +373,7 @@ proptest! {
     #[test]
     fn referrer_check_custom_errors_name_a_field(p in custom_provider()) {
         if let Err(m) = referrer::check_custom(&p) {
-            let fields = ["name", "hosts", "path_prefix", "utm_sources"];
+            let fields = ["name", "hosts", "pathPrefix", "utmSources"];
             prop_assert!(fields.iter().any(|f| m.starts_with(f)), "{m}");
         }
     }
@@ -868,7 +868,7 @@ proptest! {
                     }
                 }
                 Op::Poll => {
-                    while let Some(req) = p.poll_request(now) {
+                    while let Some(req) = p.poll_full(now) {
                         let ingest = req.url.ends_with("/api/ingestion/track/");
                         if ingest {
                             prop_assert!(
@@ -890,7 +890,7 @@ proptest! {
                 }
                 Op::Unknown(result) => p.on_result(1_000_000 + u64::from(n), result, now),
                 Op::Hidden => {
-                    for req in p.on_hidden(now) {
+                    for req in p.hidden_full(now) {
                         prop_assert!(req.keepalive);
                         prop_assert!(json::parse(&req.body).is_ok());
                         outstanding.push(req);
@@ -946,7 +946,7 @@ fn pipeline_counts_an_event_rejected_twice_once() {
     };
     p.enqueue("m1", event, None, 0.0).unwrap();
     p.request_flush();
-    let req = p.poll_request(0.0).unwrap();
+    let req = p.poll_full(0.0).unwrap();
     p.on_result(
         req.id,
         HttpResult::Response {

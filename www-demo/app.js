@@ -7,7 +7,7 @@
 // backend. The events panel and the signer use the owner login, which only a local emulator
 // should ever hand to a page. The consent banner switches the client between the SDK's three
 // consent states with setConsent().
-import init, { SegOpsClient } from "./pkg/segops_sdk.js";
+import { SegOpsClient } from "./pkg/index.js";
 
 // The local emulator's documented dev owner (dev-config.json may name another).
 const DEV_OWNER = { email: "owner@acme.test", password: "segops-dev" };
@@ -210,6 +210,13 @@ async function switchUser(user, { initial = false } = {}) {
       const old = client;
       client = next;
       clientKey = apiKey;
+      // The anonymous id is the SDK's (stored, or new) once its module is ready; calls made
+      // before are kept and sent then.
+      try {
+        await next.ready;
+      } catch (e) {
+        showError(e, "loading the SDK's WebAssembly (./pkg/)");
+      }
       anonymousId = next.anonymousId;
       tokenBest = 0;
       if (old) {
@@ -561,12 +568,6 @@ async function main() {
   }
   apiUrl = config.apiUrl.replace(/\/+$/, "");
   $("#owner-email").textContent = config.ownerEmail || DEV_OWNER.email;
-  try {
-    await init();
-  } catch (e) {
-    showError(e, "loading the SDK's WebAssembly (./pkg/)");
-    return;
-  }
   wire();
   renderCart();
   let saved = "anonymous";
@@ -588,7 +589,7 @@ async function main() {
   setInterval(() => { if (currentUser === "alice") freshSignature().catch((e) => showError(e, "refreshing alice's signature")); }, 30_000);
   await loadKeyNames();
   poll();
-  window.demo = { get client() { return client; }, get user() { return currentUser; }, anonymousId };
+  window.demo = { get client() { return client; }, get user() { return currentUser; }, get anonymousId() { return anonymousId; } };
   document.body.dataset.ready = "true";
 }
 

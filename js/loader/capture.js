@@ -136,17 +136,19 @@ function serUser(getUser) {
 
 export const isBrowser = () => typeof window !== "undefined" && typeof document !== "undefined";
 
-// The page at a call: {url, path, search, title, referrer} as JSON, cached until the URL or the
-// title changes (a single-page app changes both without a reload).
-let lastHref, lastTitle, lastPage;
+// The page at a call: {url, path, search, title, referrer} as JSON, cached until the URL, the
+// title or the referrer changes (a single-page app changes the first two without a reload).
+let lastHref, lastTitle, lastRef, lastPage;
 function page() {
   try {
     const l = window.location;
     const t = document.title;
-    if (l.href !== lastHref || t !== lastTitle) {
+    const r = document.referrer;
+    if (l.href !== lastHref || t !== lastTitle || r !== lastRef) {
       lastHref = l.href;
       lastTitle = t;
-      lastPage = q({ url: l.href, path: l.pathname, search: l.search, title: t, referrer: document.referrer });
+      lastRef = r;
+      lastPage = q({ url: l.href, path: l.pathname, search: l.search, title: t, referrer: r });
     }
     return lastPage;
   } catch (_) {

@@ -23,9 +23,9 @@ const fail = (t) => {
 
 const LOG = ["log", "warn", "error"];
 
-// Prints the console lines of the core's output (see Runtime.apply); returns its header.
+// Prints the console lines of the core's output (see Runtime.apply); returns it parsed.
 function print(out) {
-  const h = JSON.parse(out.slice(0, out.indexOf("\0") >>> 0));
+  const h = JSON.parse(out);
   for (const [level, message] of h.l) console[LOG[level]](message);
   return h;
 }
@@ -200,9 +200,14 @@ export class Runtime {
   // Carries out the core's output: console lines, requests, the next wake-up; then resolves the
   // flush() and shutdown() promises that are settled.
   apply(out) {
-    const parts = out.split("\0");
-    const h = print(parts[0]);
-    h.r.forEach((r, i) => this.send(r, parts[i + 1]));
+    const h = print(out);
+    // Each body is taken from the core in order, in parts (a batch body never sits whole in
+    // the module's memory); "" ends a body.
+    for (const r of h.r) {
+      let body = "";
+      for (let part; (part = this.c.body()); ) body += part;
+      this.send(r, body);
+    }
     this.waiters = this.waiters.filter(([target, resolve]) => !(this.c.flushed(target) && !resolve()));
     const idle = this.shut && !this.waiters.length && !h.r.length;
     this.arm(h.w < 0 || idle ? null : h.w);

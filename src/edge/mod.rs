@@ -35,6 +35,8 @@ fn num(n: u64) -> String {
 #[wasm_bindgen]
 pub struct Core {
     client: Option<Client>,
+    /// The bodies of the requests the last `poll` or `hidden` asked for, last first.
+    bodies: Vec<crate::core::client::Body>,
 }
 
 impl Default for Core {
@@ -47,7 +49,10 @@ impl Default for Core {
 impl Core {
     #[wasm_bindgen(constructor)]
     pub fn new() -> Core {
-        Core { client: None }
+        Core {
+            client: None,
+            bodies: Vec::new(),
+        }
     }
 
     /// Opens the client (see `Client::open` for the text): `""`, or the error.
@@ -131,11 +136,30 @@ impl Core {
     /// them.
     pub fn hidden(&mut self, now: f64) -> String {
         let requests = self.client.as_mut().map_or(Vec::new(), |c| c.hidden(now));
-        crate::core::client::Output {
+        self.out(crate::core::client::Output {
             requests,
             ..Default::default()
+        })
+    }
+
+    /// The header of `out`; its bodies wait for [`Core::body`].
+    fn out(&mut self, out: crate::core::client::Output) -> String {
+        let header = out.encode();
+        self.bodies = out.into_bodies();
+        header
+    }
+
+    /// The next part of the body of the next request of the last `poll` or `hidden`, in order;
+    /// `""` ends each body. The platform layer calls it until it gets `""`, for each request.
+    pub fn body(&mut self) -> String {
+        let (Some(c), Some(b)) = (&self.client, self.bodies.last_mut()) else {
+            return String::new();
+        };
+        let part = c.body_part(b);
+        if part.is_empty() {
+            self.bodies.pop();
         }
-        .encode()
+        part
     }
 
     /// The page is visible again, or back online.
@@ -173,9 +197,10 @@ impl Core {
 
     /// What to do now: see `Output::encode`.
     pub fn poll(&mut self, now: f64) -> String {
-        self.client
-            .as_mut()
-            .map_or(String::new(), |c| c.poll(now).encode())
+        match self.client.as_mut().map(|c| c.poll(now)) {
+            Some(out) => self.out(out),
+            None => String::new(),
+        }
     }
 
     /// The unsent events for the next page load; `""` for nothing to keep.

@@ -27,7 +27,7 @@ use crate::core::uuid::uuid_v4;
 
 use calls::{Held, Record};
 use input::{expected, Arg, Field};
-pub use output::Output;
+pub use output::{Body, Output};
 
 /// `record` flag: the call may go through `beforeSend` (it is not made by the hook itself).
 pub const HOOK: u32 = 1;
@@ -361,6 +361,16 @@ impl Client {
             requests,
             logs: self.core.take_logs(),
             wake: self.core.next_wake(now),
+        }
+    }
+
+    /// The next part of `body` (of a request [`Client::poll`] or [`Client::hidden`] asked
+    /// for); `""` once it was all given. A mint body comes whole, an ingestion batch in parts
+    /// of about 64 KiB.
+    pub fn body_part(&self, body: &mut Body) -> String {
+        match body {
+            Body::Text(s) => core::mem::take(s),
+            Body::Batch(id, cursor) => self.core.body_part(*id, cursor),
         }
     }
 

@@ -19,14 +19,13 @@ pub struct Output {
 }
 
 impl Output {
-    /// The text the platform layer reads: a JSON header, then each request's body after a NUL
-    /// (JSON text never holds a raw NUL, so the bodies need no escaping):
+    /// The text the platform layer reads, without the requests' bodies (it takes each with a
+    /// call of its own, so that a 512 KiB body is never copied twice in the module's memory):
     ///
-    /// `{"r":[[id,url,authorization,keepalive,timeoutMs],…],"l":[[level,message],…],"w":wake}`
-    /// `\0<body>\0<body>…`, where level is 0 debug, 1 warn, 2 error, and `w` is -1 for none.
+    /// `{"r":[[id,url,authorization,keepalive,timeoutMs],…],"l":[[level,message],…],"w":wake}`,
+    /// where level is 0 debug, 1 warn, 2 error, and `w` is -1 for none.
     pub fn encode(&self) -> String {
-        let bodies: usize = self.requests.iter().map(|r| r.body.len() + 1).sum();
-        let mut out = String::with_capacity(64 + bodies);
+        let mut out = String::with_capacity(64);
         out.push_str("{\"r\":[");
         for (i, r) in self.requests.iter().enumerate() {
             if i > 0 {
@@ -61,12 +60,33 @@ impl Output {
             None => out.push_str("-1"),
         }
         out.push('}');
-        for r in &self.requests {
-            out.push('\0');
-            out.push_str(&r.body);
-        }
         out
     }
+
+    /// What the platform layer takes each request's body from, last request first (for
+    /// popping): the mint body's text, or the id of the batch to write out in parts.
+    pub fn into_bodies(self) -> Vec<Body> {
+        self.requests
+            .into_iter()
+            .rev()
+            .map(|r| {
+                if r.body.is_empty() {
+                    Body::Batch(r.id, 0)
+                } else {
+                    Body::Text(r.body)
+                }
+            })
+            .collect()
+    }
+}
+
+/// A request's body as the platform layer takes it, part by part (see
+/// [`super::Client::body_part`]).
+#[derive(Debug)]
+pub enum Body {
+    Text(String),
+    /// An ingestion batch's request id, and how far it was written.
+    Batch(u64, usize),
 }
 
 fn member(out: &mut String, key: &str, n: u64) {

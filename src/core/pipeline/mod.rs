@@ -16,6 +16,7 @@
 
 mod answers;
 mod page;
+mod queue;
 mod sending;
 #[cfg(test)]
 mod tests;
@@ -40,7 +41,12 @@ pub struct Request {
     pub id: u64,
     pub url: String,
     pub authorization: String,
+    /// The body of a session mint. Empty for an ingestion batch, whose body the pipeline
+    /// writes out in parts ([`Pipeline::body_part`]): a 512 KiB body then never sits whole in
+    /// the module's memory, which a wasm module never gives back.
     pub body: String,
+    /// The body's length in bytes.
+    pub bytes: usize,
     /// Use `fetch(..., { keepalive: true })`: the page is going away.
     pub keepalive: bool,
     pub timeout_ms: u32,
@@ -142,25 +148,26 @@ impl Stats {
     }
 }
 
-/// An identity as queued events share it: the identity and its wire members
-/// (`,"user_id":…,"anonymous_id":…`), written once.
+/// What queued events share with the events recorded next to them: the identity, and the
+/// identity's and the page context's wire members (`,"user_id":…,"anonymous_id":…` then
+/// `,"context":{…}`), written once.
 #[derive(Debug)]
 struct Who {
     identity: Identity,
     json: Box<str>,
+    /// Where the context member starts in `json`.
+    context_at: usize,
 }
 
-/// A recorded event as the queue keeps it. Only `body` is the event's own; its identity and
-/// its context are shared with the events recorded next to it, so that a burst on one page
-/// holds one copy of each (see [`crate::core::event::body`]).
+/// A recorded event as the queue keeps it: only `body` is the event's own; its identity and its
+/// context are shared (see [`crate::core::event::body`]), so that a burst on one page holds
+/// them once. 24 bytes, and the body.
 #[derive(Debug, Clone)]
 struct Queued {
     seq: u64,
     /// The wire JSON from `{` to the end of properties or traits.
     body: Box<str>,
     who: Rc<Who>,
-    /// `,"context":{…}`, or none.
-    context: Option<Rc<str>>,
 }
 
 impl Queued {
@@ -170,16 +177,13 @@ impl Queued {
 
     /// Bytes of the event's wire JSON.
     fn len(&self) -> usize {
-        self.body.len() + self.who.json.len() + self.context.as_ref().map_or(0, |c| c.len()) + 1
+        self.body.len() + self.who.json.len() + 1
     }
 
     /// Appends the event's wire JSON.
     fn write(&self, out: &mut String) {
         out.push_str(&self.body);
         out.push_str(&self.who.json);
-        if let Some(c) = &self.context {
-            out.push_str(c);
-        }
         out.push('}');
     }
 }
@@ -191,6 +195,8 @@ struct Batch {
     attempts: u32,
     /// A 401 already caused a re-mint for this batch (public keys): the next one is final.
     reminted: bool,
+    /// When its latest attempt was sent: the body's `sent_at`.
+    sent_at: f64,
 }
 
 impl Batch {
@@ -199,6 +205,7 @@ impl Batch {
             events,
             attempts,
             reminted,
+            sent_at: 0.0,
         }
     }
 }
@@ -245,11 +252,11 @@ pub struct Pipeline {
     credentials: Credentials,
     /// JSON object text sent once per batch as its `context`, or empty.
     batch_context: String,
-    queue: VecDeque<Queued>,
+    queue: queue::Queue<Queued>,
     /// The identity and context of the latest recorded event, shared by the next ones that
-    /// have the same.
+    /// have the same; with the context's text as recorded and what its caps cut.
     last_who: Option<Rc<Who>>,
-    last_context: Option<(Box<str>, Rc<str>, Cuts)>,
+    last_context: Option<(Box<str>, Cuts)>,
     queue_bytes: usize,
     next_seq: u64,
     /// Batches to send before the queue: retries and split halves, oldest first.
@@ -301,7 +308,7 @@ impl Pipeline {
             consent: Consent::Granted,
             credentials,
             batch_context,
-            queue: VecDeque::new(),
+            queue: queue::Queue::default(),
             last_who: None,
             last_context: None,
             queue_bytes: 0,
@@ -397,11 +404,7 @@ impl Pipeline {
         now: f64,
     ) -> Result<u64, Error> {
         let mut cuts = Cuts::default();
-        // The context (the page) is capped once for all the events recorded on the same page.
-        let context = match event.context.take() {
-            None => None,
-            Some(raw) => Some(self.shared_context(raw, &mut cuts)),
-        };
+        let context = event.context.take();
         for field in [&mut event.properties, &mut event.traits] {
             if let Some(text) = field.as_deref() {
                 if let alloc::borrow::Cow::Owned(capped) = cap_json(text, &mut cuts) {
@@ -409,12 +412,11 @@ impl Pipeline {
                 }
             }
         }
-        let who = self.shared_who(&event.identity);
+        let who = self.shared_who(&event.identity, context, &mut cuts);
         let queued = Queued {
             seq: 0,
             body: body(message_id, &event).into_boxed_str(),
             who,
-            context,
         };
         let max = self.cfg.max_event_bytes as usize;
         let len = queued.len();
@@ -494,33 +496,52 @@ impl Pipeline {
         seq
     }
 
-    /// The shared form of `identity`: the latest one's when it is the same.
-    fn shared_who(&mut self, identity: &Identity) -> Rc<Who> {
-        if let Some(w) = self.last_who.as_ref().filter(|w| w.identity == *identity) {
-            return w.clone();
+    /// The shared identity and context of an event: the latest event's when they are the same.
+    /// The context (the page, as recorded) is capped once for the events recorded on the same
+    /// page; what the caps cut is counted for each event that carries it.
+    fn shared_who(
+        &mut self,
+        identity: &Identity,
+        context: Option<String>,
+        cuts: &mut Cuts,
+    ) -> Rc<Who> {
+        let same_context = match (&self.last_context, &context) {
+            (Some((text, own)), Some(raw)) if **text == **raw => {
+                cuts.add(own);
+                true
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if let Some(w) = &self.last_who {
+            if same_context && w.identity == *identity {
+                return w.clone();
+            }
+        }
+        let mut json = identity_members(identity);
+        let context_at = json.len();
+        match context {
+            Some(raw) if same_context => {
+                if let Some(w) = &self.last_who {
+                    json.push_str(w.json.get(w.context_at..).unwrap_or(""));
+                }
+                drop(raw);
+            }
+            Some(raw) => {
+                let mut own = Cuts::default();
+                json.push_str(&context_member(&cap_json(&raw, &mut own)));
+                cuts.add(&own);
+                self.last_context = Some((raw.into_boxed_str(), own));
+            }
+            None => self.last_context = None,
         }
         let who = Rc::new(Who {
             identity: identity.clone(),
-            json: identity_members(identity).into_boxed_str(),
+            json: json.into_boxed_str(),
+            context_at,
         });
         self.last_who = Some(who.clone());
         who
-    }
-
-    /// The shared, capped `,"context":…` member for the context text `raw`: the latest one's
-    /// when the text is the same. Cuts are counted for every event that carries them.
-    fn shared_context(&mut self, raw: String, cuts: &mut Cuts) -> Rc<str> {
-        if let Some((text, member, own)) = &self.last_context {
-            if **text == *raw {
-                cuts.add(own);
-                return member.clone();
-            }
-        }
-        let mut own = Cuts::default();
-        let member: Rc<str> = Rc::from(context_member(&cap_json(&raw, &mut own)));
-        cuts.add(&own);
-        self.last_context = Some((raw.into_boxed_str(), member.clone(), own));
-        member
     }
 
     /// Asks for everything recorded so far to be sent without waiting for the interval.

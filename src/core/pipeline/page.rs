@@ -56,18 +56,21 @@ impl Pipeline {
             if batch.events.is_empty() {
                 break;
             }
-            let body = self.body(&batch, now);
-            budget = budget.saturating_sub(body.len());
+            let mut batch = batch;
+            batch.sent_at = now;
+            let bytes = self.body_len(&batch);
+            budget = budget.saturating_sub(bytes);
             let id = self.new_request_id();
             self.stats.requests += 1;
             self.stats.keepalive_requests += 1;
-            self.stats.bytes_sent += body.len() as u64;
-            self.keepalive.push((id, batch, session, body.len()));
+            self.stats.bytes_sent += bytes as u64;
+            self.keepalive.push((id, batch, session, bytes));
             requests.push(Request {
                 id,
                 url: self.cfg.ingest_url(),
                 authorization,
-                body,
+                body: String::new(),
+                bytes,
                 keepalive: true,
                 timeout_ms: self.cfg.request_timeout_ms,
             });
@@ -171,16 +174,13 @@ impl Pipeline {
             if let Credentials::Public { sessions, .. } = &mut self.credentials {
                 session_index(sessions, &event.identity);
             }
-            let who = self.shared_who(&event.identity);
-            let context = event
-                .context
-                .map(|c| self.shared_context(c.to_string(), &mut Cuts::default()));
+            let context = event.context.map(str::to_string);
+            let who = self.shared_who(&event.identity, context, &mut Cuts::default());
             self.push(
                 Queued {
                     seq: 0,
                     body: event.body.into_boxed_str(),
                     who,
-                    context,
                 },
                 now,
             );

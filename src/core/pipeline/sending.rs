@@ -134,9 +134,9 @@ impl Pipeline {
             self.queue_bytes -= next.len();
             events.push(next);
         }
-        if !skipped.is_empty() {
-            skipped.append(&mut self.queue);
-            self.queue = skipped;
+        // What was skipped goes back in front, in its order.
+        while let Some(e) = skipped.pop_back() {
+            self.queue.push_front(e);
         }
         if self.queue.is_empty() {
             self.deadline = None;
@@ -148,7 +148,7 @@ impl Pipeline {
     /// Puts a batch's events back in the queue, in recording order (a merge of two ordered
     /// runs: no sort, whose code would weigh several kilobytes in the wasm).
     pub(super) fn requeue(&mut self, batch: Batch) {
-        let mut merged = VecDeque::with_capacity(self.queue.len() + batch.events.len());
+        let mut merged = super::queue::Queue::default();
         let mut back = batch.events.into_iter().peekable();
         while let Some(q) = self.queue.pop_front() {
             while let Some(b) = back.next_if(|b| b.seq < q.seq) {
@@ -193,25 +193,94 @@ impl Pipeline {
         self.stats.drop_n(why, n);
     }
 
-    pub(super) fn body(&self, batch: &Batch, now: f64) -> String {
-        let len = self.envelope_bytes() + batch.events.iter().map(|e| e.len() + 1).sum::<usize>();
-        let mut body = String::with_capacity(len);
-        body.push_str("{\"events\":[");
-        for (i, e) in batch.events.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
+    /// Bytes of a batch's body.
+    pub(super) fn body_len(&self, batch: &Batch) -> usize {
+        let n = batch.events.len();
+        self.envelope_bytes() + batch.events.iter().map(Queued::len).sum::<usize>() + n.max(1) - 1
+    }
+
+    /// The batch request `id` carries: in flight, or sent with keepalive.
+    fn sent_batch(&self, id: u64) -> Option<&Batch> {
+        match &self.in_flight {
+            Some((fid, b, _)) if *fid == id => Some(b),
+            _ => self
+                .keepalive
+                .iter()
+                .find(|k| k.0 == id)
+                .map(|(_, b, _, _)| b),
+        }
+    }
+
+    /// The next part of the body of ingestion request `id`, about 64 KiB of it, from
+    /// `cursor` on (start at 0); `""` once all of it was written, or for an unknown request.
+    pub fn body_part(&self, id: u64, cursor: &mut usize) -> String {
+        const PART: usize = 64 * 1024;
+        let Some(batch) = self.sent_batch(id).filter(|_| *cursor != usize::MAX) else {
+            return String::new();
+        };
+        let mut out = String::with_capacity(PART + 1024);
+        if *cursor == 0 {
+            out.push_str("{\"events\":[");
+            *cursor = 1;
+        }
+        while let Some(e) = batch.events.get(*cursor - 1) {
+            if out.len() >= PART {
+                return out;
             }
-            e.write(&mut body);
+            if *cursor > 1 {
+                out.push(',');
+            }
+            e.write(&mut out);
+            *cursor += 1;
         }
-        body.push(']');
+        out.push(']');
         if !self.batch_context.is_empty() {
-            body.push_str(",\"context\":");
-            body.push_str(&self.batch_context);
+            out.push_str(",\"context\":");
+            out.push_str(&self.batch_context);
         }
-        body.push_str(",\"sent_at\":\"");
-        body.push_str(&format_iso8601(now));
-        body.push_str("\"}");
-        body
+        out.push_str(",\"sent_at\":\"");
+        out.push_str(&format_iso8601(batch.sent_at));
+        out.push_str("\"}");
+        *cursor = usize::MAX;
+        out
+    }
+
+    /// [`Pipeline::poll_request`] with an ingestion body written out whole, as the edge sends
+    /// it: for tests and native tools.
+    #[cfg(feature = "std")]
+    pub fn poll_full(&mut self, now: f64) -> Option<Request> {
+        let r = self.poll_request(now)?;
+        Some(self.with_body(r))
+    }
+
+    /// [`Pipeline::on_hidden`] with the bodies written out whole (see [`Pipeline::poll_full`]).
+    #[cfg(feature = "std")]
+    pub fn hidden_full(&mut self, now: f64) -> Vec<Request> {
+        let requests = self.on_hidden(now);
+        requests.into_iter().map(|r| self.with_body(r)).collect()
+    }
+
+    #[cfg(feature = "std")]
+    fn with_body(&self, mut r: Request) -> Request {
+        if r.body.is_empty() {
+            r.body = self.body_of(r.id).unwrap_or_default();
+        }
+        r
+    }
+
+    /// The whole body of ingestion request `id` (for tests and tools; the edge takes it in
+    /// parts).
+    pub fn body_of(&self, id: u64) -> Option<String> {
+        self.sent_batch(id)?;
+        let mut cursor = 0;
+        let mut body = String::new();
+        loop {
+            let part = self.body_part(id, &mut cursor);
+            if part.is_empty() {
+                return Some(body);
+            }
+            body.push_str(&part);
+        }
     }
 
     pub(super) fn new_request_id(&mut self) -> u64 {
@@ -243,6 +312,7 @@ impl Pipeline {
             id,
             url: self.cfg.session_url(),
             authorization,
+            bytes: body.len(),
             body,
             keepalive: false,
             timeout_ms: self.cfg.request_timeout_ms,
@@ -292,13 +362,15 @@ impl Pipeline {
             Source::Ready => self.ready.pop_front()?,
             Source::Queue => self.take_batch(key.as_ref()),
         };
-        let body = self.body(&batch, now);
+        let mut batch = batch;
+        batch.sent_at = now;
+        let bytes = self.body_len(&batch);
         let id = self.new_request_id();
         self.stats.requests += 1;
-        self.stats.bytes_sent += body.len() as u64;
+        self.stats.bytes_sent += bytes as u64;
         if self.cfg.debug {
             let n = crate::core::num::int_string(batch.events.len() as i64);
-            let bytes = crate::core::num::int_string(body.len() as i64);
+            let bytes = crate::core::num::int_string(bytes as i64);
             let attempt = crate::core::num::int_string(i64::from(batch.attempts) + 1);
             self.debug(&[
                 "SegOps: sending ",
@@ -317,7 +389,8 @@ impl Pipeline {
             id,
             url: self.cfg.ingest_url(),
             authorization,
-            body,
+            body: String::new(),
+            bytes,
             keepalive: false,
             timeout_ms: self.cfg.request_timeout_ms,
         })

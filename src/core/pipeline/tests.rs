@@ -77,9 +77,9 @@ fn record(p: &mut Pipeline, n: usize, now: f64) {
 fn sends_when_flush_at_is_reached() {
     let mut p = pipeline(|c| c.flush_at = Some(3.0));
     record(&mut p, 2, 0.0);
-    assert_eq!(p.poll_request(0.0), None);
+    assert_eq!(p.poll_full(0.0), None);
     record(&mut p, 1, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     assert_eq!(ids(&r), ["m1", "m2", "m3"]);
     assert_eq!(r.url, "http://api.test/api/ingestion/track/");
     assert_eq!(r.authorization, "ApiKey sk_live_test");
@@ -102,10 +102,10 @@ fn sends_when_flush_at_is_reached() {
 fn sends_when_the_interval_is_up() {
     let mut p = pipeline(|c| c.flush_interval_ms = Some(500.0));
     record(&mut p, 1, 1_000.0);
-    assert_eq!(p.poll_request(1_000.0), None);
+    assert_eq!(p.poll_full(1_000.0), None);
     assert_eq!(p.next_wake(1_000.0), Some(1_500.0));
-    assert_eq!(p.poll_request(1_499.0), None);
-    let r = p.poll_request(1_500.0).unwrap();
+    assert_eq!(p.poll_full(1_499.0), None);
+    let r = p.poll_full(1_500.0).unwrap();
     assert_eq!(ids(&r), ["m1"]);
     assert_eq!(p.next_wake(1_500.0), None, "nothing to do while in flight");
     p.on_result(r.id, ok(1), 1_510.0);
@@ -116,15 +116,15 @@ fn sends_when_the_interval_is_up() {
 fn one_batch_in_flight_and_a_burst_goes_in_few_batches() {
     let mut p = pipeline(|_| {});
     record(&mut p, 1_000, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     assert_eq!(ids(&r).len(), 1_000, "a burst fits one 512 KiB batch");
-    assert_eq!(p.poll_request(0.0), None, "one in flight");
+    assert_eq!(p.poll_full(0.0), None, "one in flight");
     record(&mut p, 5, 1.0);
-    assert_eq!(p.poll_request(1.0), None, "still one in flight");
+    assert_eq!(p.poll_full(1.0), None, "still one in flight");
     p.on_result(r.id, ok(1_000), 2.0);
     assert_eq!(p.stats().sent, 1_000);
     // The 5 newer events wait for the interval (fewer than flushAt).
-    assert_eq!(p.poll_request(2.0), None);
+    assert_eq!(p.poll_full(2.0), None);
     assert_eq!(p.next_wake(2.0), Some(2_001.0));
 }
 
@@ -137,7 +137,7 @@ fn batches_respect_the_byte_limit() {
     record(&mut p, 40, 0.0);
     let mut seen = Vec::new();
     let mut now = 0.0;
-    while let Some(r) = p.poll_request(now) {
+    while let Some(r) = p.poll_full(now) {
         assert!(r.body.len() <= 2_048, "{}", r.body.len());
         let got = ids(&r);
         assert!(!got.is_empty());
@@ -157,7 +157,7 @@ fn flush_sends_at_once_and_settles() {
     record(&mut p, 2, 0.0);
     let target = p.request_flush();
     assert!(!p.is_flushed(target));
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     record(&mut p, 1, 0.0); // recorded after flush(): not waited for
     assert!(!p.is_flushed(target));
     p.on_result(r.id, ok(2), 1.0);
@@ -169,13 +169,13 @@ fn flush_sends_at_once_and_settles() {
 fn retries_keep_message_ids_and_back_off() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 3, 0.0);
-    let first = p.poll_request(0.0).unwrap();
+    let first = p.poll_full(0.0).unwrap();
     p.on_result(first.id, status(503, ""), 10.0);
     assert_eq!(p.stats().last_error.as_ref().unwrap().0, "delivery_retry");
     let wake = p.next_wake(10.0).unwrap();
     assert!((10.0..10.0 + 1_000.0).contains(&wake), "{wake}");
-    assert_eq!(p.poll_request(wake - 0.5), None);
-    let second = p.poll_request(wake).unwrap();
+    assert_eq!(p.poll_full(wake - 0.5), None);
+    let second = p.poll_full(wake).unwrap();
     assert_eq!(ids(&first), ids(&second));
     assert_eq!(p.stats().retried, 3);
     p.on_result(second.id, ok(3), wake + 1.0);
@@ -187,7 +187,7 @@ fn retries_keep_message_ids_and_back_off() {
 fn retry_after_is_honoured() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 1, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(
         r.id,
         HttpResult::Response {
@@ -207,7 +207,7 @@ fn gives_up_after_max_attempts_and_counts() {
     let target = p.request_flush();
     let mut now = 0.0;
     let mut attempts = 0;
-    while let Some(r) = p.poll_request(now) {
+    while let Some(r) = p.poll_full(now) {
         attempts += 1;
         p.on_result(r.id, HttpResult::Network("offline".into()), now);
         now = p.next_wake(now).unwrap_or(now);
@@ -229,19 +229,19 @@ fn gives_up_after_max_attempts_and_counts() {
 fn too_large_splits_then_drops_single_events() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 4, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(r.id, status(413, ""), 1.0);
-    let a = p.poll_request(1.0).unwrap();
+    let a = p.poll_full(1.0).unwrap();
     assert_eq!(ids(&a), ["m1", "m2"]);
     p.on_result(a.id, ok(2), 2.0);
-    let b = p.poll_request(2.0).unwrap();
+    let b = p.poll_full(2.0).unwrap();
     assert_eq!(ids(&b), ["m3", "m4"]);
     p.on_result(b.id, status(413, ""), 3.0);
-    let c = p.poll_request(3.0).unwrap();
+    let c = p.poll_full(3.0).unwrap();
     assert_eq!(ids(&c), ["m3"]);
     p.on_result(c.id, status(413, ""), 4.0);
     assert_eq!(p.stats().dropped(reason::TOO_LARGE), 1);
-    let d = p.poll_request(4.0).unwrap();
+    let d = p.poll_full(4.0).unwrap();
     assert_eq!(ids(&d), ["m4"]);
     p.on_result(d.id, ok(1), 5.0);
     assert_eq!(p.stats().sent, 3);
@@ -252,7 +252,7 @@ fn too_large_splits_then_drops_single_events() {
 fn bad_request_drops_only_the_named_events() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 3, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(
         r.id,
         status(
@@ -261,7 +261,7 @@ fn bad_request_drops_only_the_named_events() {
         ),
         1.0,
     );
-    let again = p.poll_request(1.0).unwrap();
+    let again = p.poll_full(1.0).unwrap();
     assert_eq!(ids(&again), ["m1", "m3"]);
     p.on_result(
         again.id,
@@ -277,7 +277,7 @@ fn bad_request_drops_only_the_named_events() {
 fn per_event_rejections_in_a_2xx_are_counted_by_code() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 3, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(
         r.id,
         status(
@@ -300,7 +300,7 @@ fn per_event_rejections_in_a_2xx_are_counted_by_code() {
 fn a_refused_key_stops_sending_keeps_the_queue_and_reports_once() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 2, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(
         r.id,
         status(401, r#"{"code":"api_key_revoked","message":"gone"}"#),
@@ -318,7 +318,7 @@ fn a_refused_key_stops_sending_keeps_the_queue_and_reports_once() {
     record(&mut p, 3, 2.0);
     let target = p.request_flush();
     assert!(p.is_flushed(target), "flush() does not hang on a dead key");
-    assert_eq!(p.poll_request(1e12), None, "no hot loop");
+    assert_eq!(p.poll_full(1e12), None, "no hot loop");
     assert_eq!(p.next_wake(3.0), None);
     assert_eq!(p.pending(), 5);
     assert_eq!(p.stats().dropped_total(), 0);
@@ -329,7 +329,7 @@ fn a_refused_key_stops_sending_keeps_the_queue_and_reports_once() {
 fn other_client_errors_drop_the_batch() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 2, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(
         r.id,
         status(404, r#"{"code":"not_found","message":"?"}"#),
@@ -347,7 +347,7 @@ fn overflow_drops_the_oldest_by_count_and_by_bytes() {
     assert_eq!(p.stats().dropped(reason::QUEUE_OVERFLOW), 2);
     assert_eq!(p.take_logs().len(), 1, "warned once");
     p.request_flush();
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     assert_eq!(ids(&r), ["m3", "m4", "m5"]);
 
     let one = encode("m1", &ev("e0")).len();
@@ -378,10 +378,10 @@ fn an_oversized_event_is_refused_and_nothing_is_lost() {
 fn stale_answers_are_ignored() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 1, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(r.id + 7, ok(1), 1.0);
     assert_eq!(p.stats().sent, 0);
-    assert_eq!(p.poll_request(1.0), None, "still in flight");
+    assert_eq!(p.poll_full(1.0), None, "still in flight");
     p.on_result(r.id, ok(1), 2.0);
     assert_eq!(p.stats().sent, 1);
 }
@@ -391,7 +391,7 @@ fn shutdown_sends_without_waiting() {
     let mut p = pipeline(|_| {});
     record(&mut p, 1, 0.0);
     let target = p.begin_shutdown();
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(r.id, ok(1), 1.0);
     assert!(p.is_flushed(target));
 }
@@ -400,7 +400,7 @@ fn shutdown_sends_without_waiting() {
 fn debug_logs_only_when_asked() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 1, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(r.id, ok(1), 1.0);
     assert!(p.take_logs().is_empty());
     let mut p = pipeline(|c| {
@@ -408,7 +408,7 @@ fn debug_logs_only_when_asked() {
         c.debug = Some(true);
     });
     record(&mut p, 1, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(r.id, ok(1), 1.0);
     let logs = p.take_logs();
     assert!(logs.iter().all(|l| l.level == Level::Debug));
@@ -470,7 +470,7 @@ fn a_hundred_events_cause_exactly_one_mint() {
         )
         .unwrap();
         p.request_flush();
-        while let Some(r) = p.poll_request(0.0) {
+        while let Some(r) = p.poll_full(0.0) {
             requests.push(r);
         }
     }
@@ -482,7 +482,7 @@ fn a_hundred_events_cause_exactly_one_mint() {
     p.on_result(mints[0].id, token("alice", 1, 900), 5.0);
     let mut sent = 0;
     let mut now = 5.0;
-    while let Some(r) = p.poll_request(now) {
+    while let Some(r) = p.poll_full(now) {
         assert!(!is_mint(&r));
         assert_eq!(r.authorization, "Bearer tok-alice-1");
         sent += ids(&r).len();
@@ -500,10 +500,10 @@ fn the_token_is_renewed_ahead_of_expiry_from_its_arrival_whatever_the_clock() {
     let t0 = 4_102_444_800_000.0;
     let mut p = public(|c| c.flush_at = Some(1.0));
     p.enqueue("m1", user_ev("a", "alice"), None, t0).unwrap();
-    let mint = p.poll_request(t0).unwrap();
+    let mint = p.poll_full(t0).unwrap();
     assert!(is_mint(&mint));
     p.on_result(mint.id, token("alice", 1, 8), t0 + 100.0);
-    let r = p.poll_request(t0 + 100.0).unwrap();
+    let r = p.poll_full(t0 + 100.0).unwrap();
     p.on_result(r.id, ok(1), t0 + 110.0);
     assert_eq!(
         p.next_wake(t0 + 110.0),
@@ -512,50 +512,50 @@ fn the_token_is_renewed_ahead_of_expiry_from_its_arrival_whatever_the_clock() {
     );
     p.enqueue("m1b", user_ev("a", "alice"), None, t0 + 120.0)
         .unwrap();
-    let r = p.poll_request(t0 + 120.0).unwrap();
+    let r = p.poll_full(t0 + 120.0).unwrap();
     p.on_result(r.id, ok(1), t0 + 130.0);
     // Renewal is due half-way through an 8 s lifetime, counted from the arrival.
     assert_eq!(p.next_wake(t0 + 130.0), Some(t0 + 100.0 + 4_000.0));
-    assert_eq!(p.poll_request(t0 + 4_099.0), None);
-    let renew = p.poll_request(t0 + 4_100.0).unwrap();
+    assert_eq!(p.poll_full(t0 + 4_099.0), None);
+    let renew = p.poll_full(t0 + 4_100.0).unwrap();
     assert!(is_mint(&renew));
     // While the renewal is in flight, events still go out with the old token.
     p.enqueue("m2", user_ev("b", "alice"), None, t0 + 4_200.0)
         .unwrap();
-    let r = p.poll_request(t0 + 4_200.0).unwrap();
+    let r = p.poll_full(t0 + 4_200.0).unwrap();
     assert_eq!(r.authorization, "Bearer tok-alice-1");
     p.on_result(r.id, ok(1), t0 + 4_210.0);
     p.on_result(renew.id, token("alice", 2, 8), t0 + 4_300.0);
     p.enqueue("m3", user_ev("c", "alice"), None, t0 + 4_400.0)
         .unwrap();
-    let r = p.poll_request(t0 + 4_400.0).unwrap();
+    let r = p.poll_full(t0 + 4_400.0).unwrap();
     assert_eq!(r.authorization, "Bearer tok-alice-2");
     p.on_result(r.id, ok(1), t0 + 4_410.0);
     assert_eq!(p.stats().mints, 2);
     // Without new activity, the token is left to lapse: an idle tab does not mint all day.
     let wake = p.next_wake(t0 + 4_410.0).unwrap();
-    let renew = p.poll_request(wake).unwrap();
+    let renew = p.poll_full(wake).unwrap();
     p.on_result(renew.id, token("alice", 3, 8), wake + 10.0);
     assert_eq!(p.next_wake(wake + 10.0), None);
-    assert_eq!(p.poll_request(wake + 60_000.0), None);
+    assert_eq!(p.poll_full(wake + 60_000.0), None);
 }
 
 #[test]
 fn a_401_re_mints_once_and_retries_once_then_stops() {
     let mut p = public(|c| c.flush_at = Some(1.0));
     p.enqueue("m1", user_ev("a", "alice"), None, 0.0).unwrap();
-    let mint = p.poll_request(0.0).unwrap();
+    let mint = p.poll_full(0.0).unwrap();
     p.on_result(mint.id, token("alice", 1, 900), 1.0);
-    let r = p.poll_request(1.0).unwrap();
+    let r = p.poll_full(1.0).unwrap();
     p.on_result(
         r.id,
         status(401, r#"{"code":"token_expired","message":"x"}"#),
         2.0,
     );
-    let remint = p.poll_request(2.0).unwrap();
+    let remint = p.poll_full(2.0).unwrap();
     assert!(is_mint(&remint));
     p.on_result(remint.id, token("alice", 2, 900), 3.0);
-    let again = p.poll_request(3.0).unwrap();
+    let again = p.poll_full(3.0).unwrap();
     assert_eq!(again.authorization, "Bearer tok-alice-2");
     assert_eq!(ids(&again), ["m1"], "same message id");
     p.on_result(again.id, ok(1), 4.0);
@@ -564,15 +564,15 @@ fn a_401_re_mints_once_and_retries_once_then_stops() {
 
     // A second 401 for the same batch is final for that identity.
     p.enqueue("m2", user_ev("b", "alice"), None, 5.0).unwrap();
-    let r = p.poll_request(5.0).unwrap();
+    let r = p.poll_full(5.0).unwrap();
     p.on_result(
         r.id,
         status(401, r#"{"code":"api_key_revoked","message":"x"}"#),
         6.0,
     );
-    let remint = p.poll_request(6.0).unwrap();
+    let remint = p.poll_full(6.0).unwrap();
     p.on_result(remint.id, token("alice", 3, 900), 7.0);
-    let r = p.poll_request(7.0).unwrap();
+    let r = p.poll_full(7.0).unwrap();
     p.take_logs();
     p.on_result(
         r.id,
@@ -582,7 +582,7 @@ fn a_401_re_mints_once_and_retries_once_then_stops() {
     let logs = p.take_logs();
     assert_eq!(logs.iter().filter(|l| l.level == Level::Error).count(), 1);
     assert_eq!(p.halted().unwrap().code, "api_key_revoked");
-    assert_eq!(p.poll_request(1e9), None, "no hot loop");
+    assert_eq!(p.poll_full(1e9), None, "no hot loop");
     assert_eq!(p.next_wake(9.0), None);
     assert_eq!(p.pending(), 1, "kept queued");
     assert!(p.is_flushed(2));
@@ -596,7 +596,7 @@ fn a_refused_mint_is_terminal_and_reported_once() {
         p.enqueue(&format!("m{i}"), anon_ev("a"), None, 0.0)
             .unwrap();
     }
-    let mint = p.poll_request(0.0).unwrap();
+    let mint = p.poll_full(0.0).unwrap();
     assert_eq!(mint.body, r#"{"anonymous_id":"anon-1"}"#);
     p.on_result(
         mint.id,
@@ -617,7 +617,7 @@ fn a_refused_mint_is_terminal_and_reported_once() {
     );
     p.enqueue("m9", anon_ev("b"), None, 2.0).unwrap();
     let target = p.request_flush();
-    assert_eq!(p.poll_request(1e9), None);
+    assert_eq!(p.poll_full(1e9), None);
     assert_eq!(p.next_wake(3.0), None);
     assert!(p.is_flushed(target));
     assert_eq!(p.pending(), 4);
@@ -628,15 +628,15 @@ fn a_refused_mint_is_terminal_and_reported_once() {
 fn mint_failures_back_off() {
     let mut p = public(|c| c.flush_at = Some(1.0));
     p.enqueue("m1", anon_ev("a"), None, 0.0).unwrap();
-    let mint = p.poll_request(0.0).unwrap();
+    let mint = p.poll_full(0.0).unwrap();
     p.on_result(mint.id, HttpResult::Network("refused".into()), 10.0);
-    assert_eq!(p.poll_request(10.0), None);
+    assert_eq!(p.poll_full(10.0), None);
     let wake = p.next_wake(10.0).unwrap();
     assert!(wake > 10.0 && wake <= 1_010.0, "{wake}");
-    let again = p.poll_request(wake).unwrap();
+    let again = p.poll_full(wake).unwrap();
     assert!(is_mint(&again));
     p.on_result(again.id, token("anon-1", 1, 900), wake + 1.0);
-    let r = p.poll_request(wake + 1.0).unwrap();
+    let r = p.poll_full(wake + 1.0).unwrap();
     assert_eq!(r.authorization, "Bearer tok-anon-1-1");
 }
 
@@ -650,7 +650,7 @@ fn each_event_goes_under_the_identity_it_was_recorded_with() {
     p.enqueue("a3", anon_ev("late_anon"), None, 0.0).unwrap();
     let mut now = 0.0;
     let mut by_token: Vec<(String, Vec<String>)> = Vec::new();
-    while let Some(r) = p.poll_request(now) {
+    while let Some(r) = p.poll_full(now) {
         now += 1.0;
         if is_mint(&r) {
             let uid = if r.body.contains("anonymous_id") {
@@ -693,7 +693,7 @@ fn an_earlier_identity_with_a_stale_signature_is_dropped_with_its_own_reason() {
         .unwrap();
     p.enqueue("bo1", user_ev("b", "bob"), sig("bob"), 0.0)
         .unwrap();
-    let mint = p.poll_request(0.0).unwrap();
+    let mint = p.poll_full(0.0).unwrap();
     assert_eq!(
         mint.body,
         r#"{"user_id":"alice","user_id_sig":"old","user_id_ts":1}"#
@@ -705,10 +705,10 @@ fn an_earlier_identity_with_a_stale_signature_is_dropped_with_its_own_reason() {
     );
     assert_eq!(p.stats().dropped(reason::STALE_IDENTITY), 2);
     assert!(p.halted().is_none(), "bob, the current identity, is fine");
-    let mint = p.poll_request(1.0).unwrap();
+    let mint = p.poll_full(1.0).unwrap();
     assert!(mint.body.contains("bob"));
     p.on_result(mint.id, token("bob", 1, 900), 2.0);
-    let r = p.poll_request(2.0).unwrap();
+    let r = p.poll_full(2.0).unwrap();
     assert_eq!(ids(&r), ["bo1"]);
 }
 
@@ -722,20 +722,20 @@ fn a_fresh_signature_revives_a_refused_identity() {
         })
     };
     p.enqueue("m1", user_ev("a", "alice"), None, 0.0).unwrap();
-    let mint = p.poll_request(0.0).unwrap();
+    let mint = p.poll_full(0.0).unwrap();
     p.on_result(
         mint.id,
         status(403, r#"{"code":"signature_required"}"#),
         1.0,
     );
     assert_eq!(p.halted().unwrap().code, "signature_required");
-    assert_eq!(p.poll_request(2.0), None);
+    assert_eq!(p.poll_full(2.0), None);
     p.enqueue("m2", user_ev("a", "alice"), sig("fresh"), 3.0)
         .unwrap();
-    let mint = p.poll_request(3.0).unwrap();
+    let mint = p.poll_full(3.0).unwrap();
     assert!(mint.body.contains("fresh"));
     p.on_result(mint.id, token("alice", 1, 900), 4.0);
-    let r = p.poll_request(4.0).unwrap();
+    let r = p.poll_full(4.0).unwrap();
     assert_eq!(ids(&r), ["m1", "m2"], "nothing was lost while refused");
 }
 
@@ -745,8 +745,8 @@ fn a_fresh_signature_revives_a_refused_identity() {
 fn hiding_sends_everything_with_keepalive_at_once() {
     let mut p = pipeline(|_| {});
     record(&mut p, 3, 0.0);
-    assert_eq!(p.poll_request(0.0), None, "not due yet");
-    let reqs = p.on_hidden(1.0);
+    assert_eq!(p.poll_full(0.0), None, "not due yet");
+    let reqs = p.hidden_full(1.0);
     assert_eq!(reqs.len(), 1);
     assert!(reqs[0].keepalive);
     assert_eq!(ids(&reqs[0]), ["m1", "m2", "m3"]);
@@ -767,7 +767,7 @@ fn keepalive_bodies_stay_within_the_budget_and_the_rest_is_saved() {
         e.properties = Some(format!(r#"{{"pad":"{pad}","i":{i}}}"#));
         p.enqueue(&format!("m{i}"), e, None, 0.0).unwrap();
     }
-    let reqs = p.on_hidden(0.0);
+    let reqs = p.hidden_full(0.0);
     let total: usize = reqs.iter().map(|r| r.body.len()).sum();
     assert!(total <= KEEPALIVE_BUDGET_BYTES, "{total}");
     assert!(
@@ -777,7 +777,7 @@ fn keepalive_bodies_stay_within_the_budget_and_the_rest_is_saved() {
     let sent: usize = reqs.iter().map(|r| ids(r).len()).sum();
     assert!(sent > 100 && sent < 400, "{sent}");
     // A second hide while those are in flight has no budget left.
-    assert!(p.on_hidden(1.0).is_empty());
+    assert!(p.hidden_full(1.0).is_empty());
     // The snapshot holds everything not known delivered, keepalive in flight included.
     let snap = p.snapshot();
     let saved = parse(&snap).unwrap();
@@ -799,16 +799,16 @@ fn keepalive_bodies_stay_within_the_budget_and_the_rest_is_saved() {
 fn hiding_ignores_backoff_and_resume_ends_it() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 2, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.on_result(r.id, status(503, ""), 1.0);
-    assert_eq!(p.poll_request(1.0), None, "backing off");
-    let reqs = p.on_hidden(1.0);
+    assert_eq!(p.poll_full(1.0), None, "backing off");
+    let reqs = p.hidden_full(1.0);
     assert_eq!(reqs.len(), 1);
     assert_eq!(ids(&reqs[0]), ["m1", "m2"], "same message ids");
     p.on_result(reqs[0].id, status(503, ""), 2.0);
-    assert_eq!(p.poll_request(2.0), None);
+    assert_eq!(p.poll_full(2.0), None);
     p.resume(2.0);
-    let again = p.poll_request(2.0).unwrap();
+    let again = p.poll_full(2.0).unwrap();
     assert_eq!(ids(&again), ["m1", "m2"]);
 }
 
@@ -816,13 +816,13 @@ fn hiding_ignores_backoff_and_resume_ends_it() {
 fn hiding_with_a_public_key_sends_only_identities_with_a_token() {
     let mut p = public(|c| c.flush_at = Some(1.0));
     p.enqueue("a1", anon_ev("x"), None, 0.0).unwrap();
-    let mint = p.poll_request(0.0).unwrap();
+    let mint = p.poll_full(0.0).unwrap();
     p.on_result(mint.id, token("anon-1", 1, 900), 1.0);
-    let r = p.poll_request(1.0).unwrap();
+    let r = p.poll_full(1.0).unwrap();
     p.on_result(r.id, ok(1), 2.0);
     p.enqueue("u1", user_ev("y", "alice"), None, 3.0).unwrap();
     p.enqueue("a2", anon_ev("x"), None, 3.0).unwrap();
-    let reqs = p.on_hidden(3.0);
+    let reqs = p.hidden_full(3.0);
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].authorization, "Bearer tok-anon-1-1");
     assert_eq!(ids(&reqs[0]), ["a2"]);
@@ -843,7 +843,7 @@ fn a_snapshot_restores_into_a_new_page_with_the_same_message_ids() {
     assert_eq!(next.stats().restored, 2);
     let mut seen = Vec::new();
     let mut now = 10.0;
-    while let Some(r) = next.poll_request(now) {
+    while let Some(r) = next.poll_full(now) {
         now += 1.0;
         if is_mint(&r) {
             let uid = if r.body.contains("anonymous_id") {
@@ -900,10 +900,10 @@ fn pending_buffers_in_memory_and_granting_sends_each_event_once() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     p.set_consent(Consent::Pending);
     record(&mut p, 3, 0.0);
-    assert_eq!(p.poll_request(0.0), None, "nothing sent while pending");
-    assert_eq!(p.poll_request(1e9), None, "however long it waits");
+    assert_eq!(p.poll_full(0.0), None, "nothing sent while pending");
+    assert_eq!(p.poll_full(1e9), None, "however long it waits");
     assert_eq!(p.next_wake(0.0), None, "no timer while pending");
-    assert!(p.on_hidden(1.0).is_empty(), "no keepalive either");
+    assert!(p.hidden_full(1.0).is_empty(), "no keepalive either");
     assert_eq!(p.snapshot(), "", "nothing to persist");
     let target = p.request_flush();
     assert!(p.is_flushed(target), "flush() does not wait for a choice");
@@ -917,11 +917,11 @@ fn pending_buffers_in_memory_and_granting_sends_each_event_once() {
         Some(2.0),
         "the buffered events go at once"
     );
-    let r = p.poll_request(2.0).unwrap();
+    let r = p.poll_full(2.0).unwrap();
     assert_eq!(ids(&r), ["m1", "m2", "m3"]);
     p.on_result(r.id, ok(3), 3.0);
     assert!(p.is_flushed(target));
-    assert_eq!(p.poll_request(3.0), None, "each event once");
+    assert_eq!(p.poll_full(3.0), None, "each event once");
     assert_eq!(p.stats().sent, 3);
     assert_eq!(p.stats().dropped_total(), 0);
 }
@@ -940,10 +940,10 @@ fn pending_sends_no_session_mint_either() {
     let mut p = public(|c| c.flush_at = Some(1.0));
     p.set_consent(Consent::Pending);
     p.enqueue("a1", anon_ev("x"), None, 0.0).unwrap();
-    assert_eq!(p.poll_request(0.0), None);
+    assert_eq!(p.poll_full(0.0), None);
     assert_eq!(p.stats().mints, 0);
     p.set_consent(Consent::Granted);
-    let mint = p.poll_request(1.0).unwrap();
+    let mint = p.poll_full(1.0).unwrap();
     assert!(is_mint(&mint));
 }
 
@@ -961,9 +961,9 @@ fn denying_discards_what_waits_and_counts_it() {
     assert_eq!(p.pending(), 0);
     assert_eq!(p.stats().recorded, 6);
     assert_eq!(p.stats().dropped(reason::CONSENT_DENIED), 6);
-    assert_eq!(p.poll_request(1e9), None);
+    assert_eq!(p.poll_full(1e9), None);
     assert_eq!(p.next_wake(1.0), None);
-    assert!(p.on_hidden(2.0).is_empty());
+    assert!(p.hidden_full(2.0).is_empty());
     assert_eq!(p.snapshot(), "");
     let target = p.request_flush();
     assert!(p.is_flushed(target));
@@ -981,7 +981,7 @@ fn denying_discards_what_waits_and_counts_it() {
     // Granting again resumes normal delivery of new events.
     p.set_consent(Consent::Granted);
     record(&mut p, 1, 4.0);
-    let r = p.poll_request(4.0).unwrap();
+    let r = p.poll_full(4.0).unwrap();
     assert_eq!(ids(&r), ["m7"]);
 }
 
@@ -989,7 +989,7 @@ fn denying_discards_what_waits_and_counts_it() {
 fn denying_while_a_batch_is_in_flight_never_sends_it_again() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 2, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     record(&mut p, 1, 0.0);
     p.set_consent(Consent::Denied);
     assert_eq!(
@@ -1003,11 +1003,11 @@ fn denying_while_a_batch_is_in_flight_never_sends_it_again() {
     p.on_result(r.id, status(503, ""), 1.0);
     assert_eq!(p.stats().dropped(reason::CONSENT_DENIED), 3);
     assert_eq!(p.pending(), 0);
-    assert_eq!(p.poll_request(1e9), None);
+    assert_eq!(p.poll_full(1e9), None);
     // A success that was already on its way still counts as sent.
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 2, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.set_consent(Consent::Denied);
     p.on_result(r.id, ok(2), 1.0);
     assert_eq!(p.stats().sent, 2);
@@ -1018,16 +1018,16 @@ fn denying_while_a_batch_is_in_flight_never_sends_it_again() {
 fn granted_to_pending_stops_sending_and_keeps_the_events() {
     let mut p = pipeline(|c| c.flush_at = Some(1.0));
     record(&mut p, 1, 0.0);
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     p.set_consent(Consent::Pending);
     record(&mut p, 2, 0.0);
     p.on_result(r.id, status(503, ""), 1.0);
-    assert_eq!(p.poll_request(1e9), None);
+    assert_eq!(p.poll_full(1e9), None);
     assert_eq!(p.pending(), 3, "the retry waits too");
     p.set_consent(Consent::Granted);
     let mut seen = Vec::new();
     let mut now = 1e9;
-    while let Some(r) = p.poll_request(now) {
+    while let Some(r) = p.poll_full(now) {
         seen.extend(ids(&r));
         now += 1.0;
         p.on_result(r.id, ok(ids(&r).len()), now);
@@ -1079,7 +1079,7 @@ fn caps_apply_before_the_size_check_and_are_counted() {
         1,
         "an event within the caps is not counted"
     );
-    let r = p.poll_request(0.0).unwrap();
+    let r = p.poll_full(0.0).unwrap();
     let body = parse(&r.body).unwrap();
     let first = &body.get("events").and_then(Value::as_array).unwrap()[0];
     let s = first
