@@ -57,11 +57,8 @@ export class Buffer {
       this.q.splice(i, 1);
       n--;
       if (this.saved > 0) this.saved--;
-      if (this.over++ === 0) {
-        console.warn(
-          "SegOps: the calls waiting for the SDK to load are over maxQueueEvents / maxQueueBytes; the oldest are dropped and counted in stats().dropped.queue_overflow",
-        );
-      }
+      // Counted in stats().dropped.queue_overflow; the runtime warns once it is loaded.
+      this.over++;
     }
   }
 

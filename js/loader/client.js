@@ -23,12 +23,12 @@ function loadError(e) {
     : e && e.status
       ? "HTTP " + e.status + " for " + e.url
       : /fetch|network|load failed|import/i.test(m)
-        ? "a network error: offline, or blocked by an extension or a proxy (" + m + ")"
+        ? "network error, offline or blocked (" + m + ")"
         : m;
   return makeError(
     "module_unavailable",
     undefined,
-    "SegOps: could not load the SDK's WebAssembly module: " + why + ". Calls are accepted and dropped; nothing is sent.",
+    "SegOps: could not load its WebAssembly module: " + why + ". Calls are dropped; nothing is sent.",
   );
 }
 

@@ -77,6 +77,11 @@ export class Runtime {
   // it, so that a flush() after it covers them).
   begin() {
     let restored;
+    if (this.s.b.over) {
+      console.warn(
+        "SegOps: " + this.s.b.over + " calls made before the SDK was ready were over maxQueueEvents / maxQueueBytes; the oldest were dropped (stats().dropped.queue_overflow)",
+      );
+    }
     if (isBrowser() && !this.shut) {
       this.unwatch = watchPage(
         () => this.onHidden(),
