@@ -27,7 +27,9 @@ export class Buffer {
     this.maxB = count(f.maxB, MAX_BYTES);
     this.f = f;
     this.chosen = false;
-    this.consent = startConsent(f.cc, f.gpc);
+    // The consent view, read when first needed: a page's first localStorage access costs
+    // milliseconds, which the constructor should not.
+    this.c = null;
     this.unwatch = null;
     if (isBrowser()) {
       const onVisibility = () => (document.visibilityState === "hidden" ? this.save() : this.unsave());
@@ -40,6 +42,10 @@ export class Buffer {
         window.removeEventListener("pagehide", onHide);
       };
     }
+  }
+
+  get consent() {
+    return this.c || (this.c = startConsent(this.f.cc, this.f.gpc));
   }
 
   calls() {
@@ -80,7 +86,7 @@ export class Buffer {
   // A consent choice made before the module is ready.
   choose(state) {
     if (state === "granted" || state === "denied" || state === "pending") {
-      this.consent = state;
+      this.c = state;
       this.chosen = true;
       if (state !== "granted") this.unsave();
     }

@@ -98,19 +98,25 @@ export function defineClient(load, browserOnly) {
         settle[0]();
         return;
       }
-      const e = getEngine();
-      if (!e.then) {
-        this._go(e); // Node: the module compiles synchronously, so a bad config throws here
+      if (!browserOnly) {
+        this._go(getEngine()); // Node: the module compiles synchronously; a bad config throws
         settle[0]();
         return;
       }
-      e.then((en) => this._go(en)).then(
-        () => settle[0](),
-        (err) => {
-          this._fail();
-          if (err.code !== "module_unavailable") console.error(err.message);
-          settle[1](err);
-        },
+      // In a browser the loading starts right after the constructor returns (a page's first
+      // fetch() costs milliseconds, which the app's code should not wait for).
+      queueMicrotask(() =>
+        Promise.resolve()
+          .then(getEngine)
+          .then((en) => this._go(en))
+          .then(
+            () => settle[0](),
+            (err) => {
+              this._fail();
+              if (err.code !== "module_unavailable") console.error(err.message);
+              settle[1](err);
+            },
+          ),
       );
     }
 
