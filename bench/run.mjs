@@ -1,6 +1,8 @@
-// The browser side of `cargo xtask bench`: bundles one "init + track" page per SDK with esbuild,
-// serves them and a counting sink on loopback, drives headless Chromium with playwright-core and
-// writes every run's figures as JSON. Run by xtask, which passes everything through the env:
+// The browser side of `cargo xtask bench`: bundles one "init + track" page per SDK with esbuild
+// (code splitting on, so what an SDK imports dynamically stays a chunk of its own, fetched when
+// it asks for it, and the entry's static imports are its critical path), serves them and a
+// counting sink on loopback, drives headless Chromium with playwright-core and writes every
+// run's figures as JSON. Run by xtask, which passes everything through the env:
 //   BENCH_TOOLS_NODE_MODULES  node_modules holding esbuild and playwright-core
 //   BENCH_SEGOPS_PKG          the assembled @segops/sdk package (pkg/)
 //   BENCH_CHROMIUM            the Chromium executable
@@ -45,6 +47,11 @@ const CPU_EVENTS = 10_000;
 const NET_EVENTS = 1_000;
 /// A name no SDK writes by itself: the sink counts events by its occurrences.
 const EVENT = "bench_evt_q7";
+/// The one event each page tracks as soon as its SDK accepts calls: the sink notes when the first
+/// request carrying it arrives. It does not contain EVENT, so the burst counts never include it.
+const FIRST = "bench_first_k3";
+/// How long a page may take to get its first event to the sink before the scenario goes on.
+const FIRST_WAIT_MS = 15_000;
 /// Delivery waits end when the sink has every event, or after this long without a request.
 const QUIET_MS = 6_500;
 const DELIVERY_CAP_MS = 60_000;
@@ -72,6 +79,9 @@ const sink = {
   events: 0,
   preflights: 0,
   lastAt: 0,
+  /// Epoch ms (as performance.timeOrigin counts them) when the first request carrying FIRST began
+  /// to arrive; reset for each page.
+  firstAt: null,
   reset() {
     this.requests = 0;
     this.bytes = 0;
@@ -156,8 +166,11 @@ function sinkAnswer(reqst, body, text, events) {
   return ["text/plain", "ok"];
 }
 
+const epochNow = () => performance.timeOrigin + performance.now();
+
 function startSink() {
   const server = createServer((reqst, res) => {
+    const arrived = epochNow();
     const chunks = [];
     reqst.on("data", (c) => chunks.push(c));
     reqst.on("end", () => {
@@ -182,6 +195,7 @@ function startSink() {
         return;
       }
       const text = decodeBody(body, reqst.url);
+      if (sink.firstAt === null && text.includes(FIRST)) sink.firstAt = arrived;
       const events = countEvents(text);
       sink.events += events;
       cors(reqst, headers, credentials);
@@ -195,7 +209,11 @@ function startSink() {
 }
 
 // ---------------------------------------------------------------- pages
+// Each SDK's page and chunks are in their own folder, WWW/<sdk>/: the page is index.html, its
+// entry chunk page.js.
 const WWW = path.join(HERE, "out", "www");
+/// The files each SDK's pages fetched, by folder: what the download figures count.
+const fetched = new Map();
 
 function startPages() {
   const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
@@ -206,6 +224,9 @@ function startPages() {
       res.writeHead(404).end();
       return;
     }
+    const [dir, ...name] = rel.split("/");
+    if (!fetched.has(dir)) fetched.set(dir, new Set());
+    fetched.get(dir).add(name.join("/"));
     res.writeHead(200, {
       "content-type": types[path.extname(file)] || "application/octet-stream",
       "cache-control": "no-store",
@@ -222,10 +243,10 @@ function listen(server) {
   });
 }
 
-function sizes(file) {
+function sizes(file, name) {
   const b = fs.readFileSync(file);
   return {
-    name: path.basename(file),
+    name,
     raw: b.length,
     gzip: zlib.gzipSync(b, { level: 9 }).length,
     brotli: zlib.brotliCompressSync(b, {
@@ -237,27 +258,49 @@ function sizes(file) {
   };
 }
 
+/// The outputs the entry chunk imports statically, itself included, transitively: what the
+/// browser fetches before the page's code can run (esbuild's metafile, paths as it names them).
+function criticalOutputs(metafile, entry) {
+  const seen = new Set();
+  const visit = (out) => {
+    if (seen.has(out)) return;
+    seen.add(out);
+    for (const i of metafile.outputs[out]?.imports ?? []) if (i.kind === "import-statement" && !i.external) visit(i.path);
+  };
+  visit(entry);
+  return seen;
+}
+
+// Every chunk starts with this: the first to evaluate marks when the page's module graph began
+// evaluating (a chunk the entry imports statically evaluates before the entry's own code).
+const EVAL_MARK = 'window.__mark&&__mark("eval");';
+
 async function buildPages(sinkOrigin) {
   fs.rmSync(WWW, { recursive: true, force: true });
   fs.mkdirSync(WWW, { recursive: true });
   const template = fs.readFileSync(path.join(HERE, "pages", "page.html"), "utf8");
   const files = {};
   for (const sdk of SDKS) {
-    const out = path.join(WWW, `${sdk}.js`);
-    await esbuild.build({
-      entryPoints: [path.join(HERE, "pages", `${sdk}.js`)],
-      outfile: out,
+    const dir = path.join(WWW, sdk);
+    const built = await esbuild.build({
+      entryPoints: { page: path.join(HERE, "pages", `${sdk}.js`) },
+      outdir: dir,
+      absWorkingDir: HERE,
       bundle: true,
+      splitting: true,
+      metafile: true,
       minify: true,
       treeShaking: true,
       format: "esm",
       platform: "browser",
       target: "es2022",
       logLevel: "warning",
+      banner: { js: EVAL_MARK },
       define: {
         SINK: JSON.stringify(sinkOrigin),
         SINK_HOST: JSON.stringify(sinkOrigin.replace(/^http:\/\//, "")),
         EVENT: JSON.stringify(EVENT),
+        FIRST: JSON.stringify(FIRST),
         "process.env.NODE_ENV": '"production"',
       },
       plugins: [
@@ -269,18 +312,37 @@ async function buildPages(sinkOrigin) {
         },
       ],
     });
-    fs.writeFileSync(path.join(WWW, `${sdk}.html`), template.replace("./SDK.js", `./${sdk}.js`));
-    const list = [out];
+    fs.writeFileSync(path.join(dir, "index.html"), template);
+    const outputs = Object.keys(built.metafile.outputs).filter((o) => o.endsWith(".js"));
+    // Chunks loaded with import() are entry points too: the page's is the one from its source
+    // (metafile paths are relative to absWorkingDir, with forward slashes).
+    const entry = outputs.find((o) => built.metafile.outputs[o].entryPoint === `pages/${sdk}.js`);
+    const critical = criticalOutputs(built.metafile, entry);
+    const list = outputs.map((o) => ({
+      ...sizes(path.join(HERE, o), path.basename(o)),
+      critical: critical.has(o),
+      entry: o === entry,
+    }));
     if (sdk === "segops") {
-      // The glue fetches the .wasm next to the bundle (new URL("segops_sdk_bg.wasm", import.meta.url)).
-      const wasm = path.join(WWW, "segops_sdk_bg.wasm");
+      // The loader fetches the .wasm from next to its own chunk (new URL(..., import.meta.url)).
+      const wasm = path.join(dir, "segops_sdk_bg.wasm");
       fs.copyFileSync(path.join(PKG, "web", "segops_sdk_bg.wasm"), wasm);
-      list.unshift(wasm);
+      list.push({ ...sizes(wasm, "segops_sdk_bg.wasm"), critical: false, entry: false });
     }
-    files[sdk] = list.map(sizes);
-    log(sdk, "bundled:", files[sdk].map((f) => `${f.name} ${f.raw} B`).join(", "));
+    // The entry first, then the rest of the critical path, then the lazy files.
+    list.sort((a, b) => b.entry - a.entry || b.critical - a.critical || a.name.localeCompare(b.name));
+    files[sdk] = list;
+    log(sdk, "bundled:", list.map((f) => `${f.name} ${f.raw} B${f.critical ? " (critical)" : ""}`).join(", "));
   }
   return files;
+}
+
+/// Marks each file with whether any page of its SDK fetched it (download counts those only).
+function markFetched(files) {
+  for (const [sdk, list] of Object.entries(files)) {
+    const got = fetched.get(sdk) ?? new Set();
+    for (const f of list) f.loaded = got.has(f.name);
+  }
 }
 
 // ---------------------------------------------------------------- the browser
@@ -382,10 +444,15 @@ async function scenario(bench, sdk, prefix, body) {
     page.once("crash", () => stop("crash", "the page crashed"));
     const cdp = await guard(context.newCDPSession(page));
     await guard(cdp.send("Performance.enable"));
-    await guard(page.goto(`${pagesOrigin}/${sdk}.html`, { waitUntil: "load", timeout: READY_TIMEOUT_MS }));
+    sink.firstAt = null;
+    await guard(page.goto(`${pagesOrigin}/${sdk}/index.html`, { waitUntil: "load", timeout: READY_TIMEOUT_MS }));
     await guard(
-      page.waitForFunction(() => window.__readyAt !== null && window.__bench, null, { timeout: READY_TIMEOUT_MS }),
+      page.waitForFunction(() => window.__marks.ready !== null && window.__bench, null, { timeout: READY_TIMEOUT_MS }),
     );
+    // The page's first event, before anything else is measured: its request must not land in
+    // the burst's counts.
+    const firstWait = Date.now();
+    while (sink.firstAt === null && Date.now() - firstWait < FIRST_WAIT_MS && !why) await sleep(20);
     await body({
       page,
       cdp,
@@ -428,7 +495,7 @@ async function heap(cdp, page) {
 function trackLoop(page, n) {
   return page.evaluate(
     ([n, tag]) => {
-      const props = { sku: "tee-42", price: 19.9, currency: "EUR", qty: 1 };
+      const props = window.__props;
       const s = performance.now();
       for (let i = 0; i < n; i++) window.__bench.track(props);
       const ms = performance.now() - s;
@@ -439,10 +506,28 @@ function trackLoop(page, n) {
   );
 }
 
-/** Figures 2, 3, 5, 6: a fresh page, 10,000 track() calls. */
+/**
+ * The page's marks (ms from navigation start) as figures: blocking (the bundle's evaluation
+ * until the page's own code starts), the init call's own time, accepts calls, ready, and the
+ * first event's arrival at the sink (the sink's clock minus the page's timeOrigin: one machine,
+ * one wall clock).
+ */
+async function startFigures(page, guard, figures) {
+  const m = await guard(page.evaluate(() => ({ ...window.__marks, origin: performance.timeOrigin })));
+  // To the µs: the page's clock ticks in 0.1 ms, and differences of its readings carry float noise.
+  const ms = (v) => Math.round(v * 1000) / 1000;
+  figures.blocking_ms = ms(m.app - m.eval);
+  figures.init_call_ms = ms(m.accepts - m.app);
+  figures.accepts_ms = ms(m.accepts);
+  figures.ready_ms = ms(m.ready);
+  if (sink.firstAt !== null) figures.first_event_ms = ms(sink.firstAt - m.origin);
+  else figures.first_event_note = `no event at the sink ${FIRST_WAIT_MS / 1000} s after ready`;
+}
+
+/** The start figures, track() cost, main thread, heap and wasm memory: a fresh page, 10,000 track() calls. */
 function cpuRun(bench, sdk) {
   return scenario(bench, sdk, "cpu_", async ({ page, cdp, guard, figures, loopStarts, stopped }) => {
-    figures.ready_ms = await guard(page.evaluate(() => window.__readyAt));
+    await startFigures(page, guard, figures);
     await sleep(1500); // let init traffic (flags, settings, sessions) settle
     const heapBefore = await guard(heap(cdp, page));
     const wasmBefore = sdk === "segops" ? await guard(page.evaluate(() => window.__bench.wasmMemory())) : null;
@@ -481,7 +566,7 @@ function cpuRun(bench, sdk) {
   });
 }
 
-/** Figure 4: a fresh page, 1,000 track() calls as fast as the page can make them. */
+/** Requests, bytes and events for 1,000 events: a fresh page, track() as fast as the page can call it. */
 function netRun(bench, sdk) {
   return scenario(bench, sdk, "net_", async ({ page, guard, figures, loopStarts, stopped }) => {
     await sleep(1500);
@@ -584,6 +669,7 @@ async function main() {
     sinkServer.close();
     pagesServer.close();
   }
+  markFetched(files);
   merge(results);
   fs.writeFileSync(OUT, JSON.stringify(results, null, 1) + "\n");
   log("wrote", OUT);

@@ -2,6 +2,7 @@
 // with the Segment.io destination pointed at the sink; otherwise defaults.
 import { AnalyticsBrowser } from "@segment/analytics-next";
 
+__mark("app");
 const analytics = AnalyticsBrowser.load({
   writeKey: "wk_bench",
   cdnURL: SINK + "/segment-cdn",
@@ -11,5 +12,8 @@ const analytics = AnalyticsBrowser.load({
     },
   },
 });
-analytics.ready(() => window.__ready());
+__mark("accepts"); // load() returns a buffer that takes calls until the library is loaded
+analytics.ready(() => __mark("ready"));
+// Without a batching delivery strategy (the default) every event is sent at once: nothing to flush.
+analytics.track(FIRST, __props);
 window.__bench = { track: (props) => analytics.track(EVENT, props) };

@@ -2,11 +2,12 @@
 //!
 //! xtask builds `pkg/` (release), installs the competitors pinned in `bench/package.json` into
 //! `bench/node_modules`, and runs `bench/run.mjs` (esbuild and playwright-core from the tools
-//! folder), which bundles one "init + track" page per SDK, serves the pages and a counting sink
-//! on loopback and writes every run as JSON (`bench/out/results.json`; the run before it is kept
-//! as `results.prev.json`). xtask then prints the medians as one markdown table and writes it,
-//! with footnotes for failed scenarios and the raw runs, to `docs/benchmarks.md`, and one SVG bar
-//! chart per figure to `docs/bench/` (see [`chart`]).
+//! folder), which bundles one "init + track" page per SDK (code splitting on, each file marked
+//! as on the critical path or lazy), serves the pages and a counting sink on loopback and
+//! writes every run as JSON (`bench/out/results.json`; the run before it is kept as
+//! `results.prev.json`). xtask then prints the medians as one markdown table and the `track()`
+//! goal, and writes them, with footnotes for failed scenarios and the raw runs, to
+//! `docs/benchmarks.md`, and one SVG bar chart per figure to `docs/bench/` (see [`chart`]).
 //!
 //! Knobs, all optional:
 //! - `BENCH_RUNS`: runs per SDK (default 3).
@@ -108,6 +109,8 @@ impl Scenario {
 enum Unit {
     Bytes,
     Ms,
+    /// Milliseconds that are often below one: a decimal kept.
+    MsFine,
     Us,
     Count,
 }
@@ -119,10 +122,46 @@ fn num(j: Option<&Json>) -> Option<f64> {
     }
 }
 
-/// Sum of one size field over an SDK's files.
+/// A file's boolean flag; None when the file does not say (results from before the flag).
+fn flag(file: &Json, name: &str) -> Option<bool> {
+    match file.get(name) {
+        Some(Json::Bool(b)) => Some(*b),
+        _ => None,
+    }
+}
+
+/// Sum of one size field over the files an SDK's pages fetched (a lazy chunk no page asked for
+/// is not downloaded; results without the `loaded` flag count every file).
 fn files_sum(sdk: &Json, field: &str) -> Option<f64> {
     let files = sdk.get("files")?.as_array()?;
-    files.iter().map(|f| num(f.get(field))).sum()
+    files
+        .iter()
+        .filter(|f| flag(f, "loaded") != Some(false))
+        .map(|f| num(f.get(field)))
+        .sum()
+}
+
+/// Sum of one size field over the files on the critical path: the entry chunk and what it
+/// imports statically. None when the results do not say which those are.
+fn critical_sum(sdk: &Json, field: &str) -> Option<f64> {
+    let files = sdk.get("files")?.as_array()?;
+    if files.iter().all(|f| flag(f, "critical").is_none()) {
+        return None;
+    }
+    files
+        .iter()
+        .filter(|f| flag(f, "critical") == Some(true))
+        .map(|f| num(f.get(field)))
+        .sum()
+}
+
+/// What a burst left behind in one run: JS heap growth plus wasm memory growth (none for an SDK
+/// without wasm).
+fn retained(run: &Json) -> Option<f64> {
+    Some(
+        num(run.get("heap_growth_bytes"))?
+            + num(run.get("wasm_memory_growth_bytes")).unwrap_or(0.0),
+    )
 }
 
 const COLUMNS: &[Column] = &[
@@ -157,6 +196,36 @@ const COLUMNS: &[Column] = &[
         subtitle: "bytes · lower is better",
     },
     Column {
+        heading: "critical path (gzip)",
+        value: |s| critical_sum(s, "gzip"),
+        unit: Unit::Bytes,
+        scenario: Scenario::Files,
+        only_base: false,
+        slug: "critical-path-gzip",
+        title: "Critical path, gzip -9",
+        subtitle: "bytes fetched before the page's own code can run · lower is better",
+    },
+    Column {
+        heading: "blocking",
+        value: |s| median_of(s, "blocking_ms"),
+        unit: Unit::MsFine,
+        scenario: Scenario::Cpu,
+        only_base: false,
+        slug: "blocking",
+        title: "Blocking",
+        subtitle: "ms the SDK's import delays the page's own code · lower is better",
+    },
+    Column {
+        heading: "accepts calls",
+        value: |s| median_of(s, "accepts_ms"),
+        unit: Unit::Ms,
+        scenario: Scenario::Cpu,
+        only_base: false,
+        slug: "accepts-calls",
+        title: "Accepts calls",
+        subtitle: "ms from navigation start until the SDK takes calls · lower is better",
+    },
+    Column {
         heading: "ready",
         value: |s| median_of(s, "ready_ms"),
         unit: Unit::Ms,
@@ -164,7 +233,19 @@ const COLUMNS: &[Column] = &[
         only_base: false,
         slug: "ready",
         title: "Ready",
-        subtitle: "ms from navigation start until the SDK takes events · lower is better",
+        subtitle:
+            "ms from navigation start until the SDK's documented ready point · lower is better",
+    },
+    Column {
+        heading: "first event",
+        value: |s| median_of(s, "first_event_ms"),
+        unit: Unit::Ms,
+        scenario: Scenario::Cpu,
+        only_base: false,
+        slug: "first-event",
+        title: "First event on the wire",
+        subtitle:
+            "ms from navigation start until the sink receives the first event · lower is better",
     },
     Column {
         heading: "track() sync",
@@ -228,6 +309,16 @@ const COLUMNS: &[Column] = &[
         subtitle: "bytes, after delivery and two forced GCs · lower is better",
     },
     Column {
+        heading: "retained (10k)",
+        value: |s| median_by(s, retained),
+        unit: Unit::Bytes,
+        scenario: Scenario::Cpu,
+        only_base: false,
+        slug: "retained-10k",
+        title: "Memory retained after 10,000 events",
+        subtitle: "JS heap growth plus wasm memory growth, bytes · lower is better",
+    },
+    Column {
         heading: "wasm memory (10k)",
         value: |s| median_of(s, "wasm_memory_bytes"),
         unit: Unit::Bytes,
@@ -241,8 +332,13 @@ const COLUMNS: &[Column] = &[
 
 /// The median of `field` over an SDK's runs that have it.
 fn median_of(sdk: &Json, field: &str) -> Option<f64> {
+    median_by(sdk, |r| num(r.get(field)))
+}
+
+/// The median of a figure computed from each run, over the runs that have it.
+fn median_by(sdk: &Json, figure: impl Fn(&Json) -> Option<f64>) -> Option<f64> {
     let runs = sdk.get("runs")?.as_array()?;
-    median(runs.iter().filter_map(|r| num(r.get(field))).collect())
+    median(runs.iter().filter_map(figure).collect())
 }
 
 pub fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -265,6 +361,7 @@ fn format_value(v: f64, unit: Unit) -> String {
             format!("{sign}{}", pkg::thousands(v.abs().round() as u64))
         }
         Unit::Ms => format!("{v:.0} ms"),
+        Unit::MsFine => format!("{v:.1} ms"),
         Unit::Us if v >= 100.0 => format!("{v:.0} µs"),
         Unit::Us => format!("{v:.1} µs"),
     }
@@ -452,7 +549,7 @@ fn footnotes(results: &Json) -> String {
         let Some(sdk) = sdks.and_then(|s| s.get(key)) else {
             continue;
         };
-        let name = SDKS.iter().find(|(k, _)| *k == key).map_or(key, |(_, n)| n);
+        let name = display_name(key);
         let runs = runs_of(sdk);
         let mut parts: Vec<String> = Vec::new();
         let mut out_of_memory = false;
@@ -566,6 +663,93 @@ fn footnotes(results: &Json) -> String {
     out
 }
 
+/// An SDK's display name.
+fn display_name(key: &str) -> &str {
+    SDKS.iter().find(|(k, _)| *k == key).map_or(key, |(_, n)| n)
+}
+
+/// The SDKs whose `track()` SegOps must stay far cheaper than, and by how much.
+const GOAL_RIVALS: &[&str] = &["posthog", "segment"];
+const GOAL_FACTOR: f64 = 20.0;
+
+/// The track() goal, checked: each rival's `track()` sync and main thread per event as a ratio
+/// to SegOps', and whether SegOps delivered every event of both bursts in every run. The verdict
+/// is on `track()` sync, the call's own cost; main thread per event is said beside it.
+fn goal(results: &Json) -> String {
+    let sdks = results.get("sdks");
+    let mut out = format!(
+        "**The `track()` goal**: at least {GOAL_FACTOR:.0}× cheaper than {}, with every event of \
+         the bursts delivered. ",
+        GOAL_RIVALS
+            .iter()
+            .map(|k| display_name(k))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    let Some(base) = sdks.and_then(|s| s.get(BASE)) else {
+        out.push_str("Not checked: @segops/sdk was not measured.\n\n");
+        return out;
+    };
+    let mut met = true;
+    let mut said = Vec::new();
+    for (field, what) in [
+        ("track_sync_us", "`track()` sync"),
+        ("track_main_thread_us", "main thread per event"),
+    ] {
+        let b = median_of(base, field);
+        let mut parts = Vec::new();
+        for key in GOAL_RIVALS {
+            let rival = sdks.and_then(|s| s.get(key));
+            let r = match (rival.and_then(|r| median_of(r, field)), b) {
+                (Some(v), Some(b)) if b > 0.0 => Some(v / b),
+                _ => None,
+            };
+            let short = r.is_none_or(|r| r < GOAL_FACTOR);
+            if field == "track_sync_us" && short {
+                met = false;
+            }
+            parts.push(match r {
+                Some(r) if short => {
+                    format!("{} {r:.0}× (below {GOAL_FACTOR:.0}×)", display_name(key))
+                }
+                Some(r) => format!("{} {r:.0}×", display_name(key)),
+                None if rival.is_none() => format!("{} not measured", display_name(key)),
+                None => format!("{} no figure", display_name(key)),
+            });
+        }
+        said.push(format!("{what}: {}", parts.join(", ")));
+    }
+    let runs = runs_of(base);
+    let mut delivered = Vec::new();
+    for (field, total) in [
+        ("cpu_delivered_events", "events_cpu"),
+        ("net_events", "events_net"),
+    ] {
+        let total = num(results.get(total));
+        // The fewest any run received: a run without the figure fails the goal.
+        let least = runs
+            .iter()
+            .map(|r| num(r.get(field)))
+            .collect::<Option<Vec<f64>>>()
+            .and_then(|v| v.into_iter().reduce(f64::min));
+        met &= matches!((least, total), (Some(l), Some(t)) if l >= t);
+        let t = total.map_or("?".into(), |t| pkg::thousands(t as u64));
+        delivered.push(match least {
+            Some(l) => format!("{} of {t}", pkg::thousands(l as u64)),
+            None => format!("not every run of the {t}-event page has the figure"),
+        });
+    }
+    out.push_str(&format!(
+        "{}. Ratios of the medians, rival to @segops/sdk: {}. The fewest of @segops/sdk's events \
+         the sink received in any of its {} run(s): {}.\n\n",
+        if met { "Met" } else { "Not met" },
+        said.join("; "),
+        runs.len(),
+        delivered.join(" and ")
+    ));
+    out
+}
+
 /// SDKs measured in another pass (`BENCH_MERGE` records it as `pass`): said under the table.
 fn passes(results: &Json) -> String {
     let sdks = results.get("sdks");
@@ -664,7 +848,11 @@ fn charts(results: &Json) -> Vec<(&'static Column, String)> {
 /// Every run of every SDK, as measured.
 fn raw_runs(results: &Json) -> String {
     const FIELDS: &[&str] = &[
+        "blocking_ms",
+        "init_call_ms",
+        "accepts_ms",
         "ready_ms",
+        "first_event_ms",
         "track_sync_us",
         "track_main_thread_us",
         "longtask_ms",
@@ -719,6 +907,9 @@ fn raw_runs(results: &Json) -> String {
                     notes.push(format!("{label}: stopped{after}: {}", f.what(results)));
                 }
             }
+            if let Some(n) = r.get("first_event_note").and_then(Json::as_str) {
+                notes.push(format!("first event: {n}"));
+            }
             if let Some(e) = r.get("error").and_then(Json::as_str) {
                 notes.push(format!("error: {e}"));
             }
@@ -736,10 +927,11 @@ fn raw_runs(results: &Json) -> String {
     out
 }
 
-/// Per-file sizes of what each page loads for its SDK.
+/// Per-file sizes of what each page's bundle holds for its SDK, and when each file is fetched.
 fn file_sizes(results: &Json) -> String {
-    let mut out =
-        String::from("| SDK | file | raw | gzip -9 | brotli 11 |\n|---|---|---:|---:|---:|\n");
+    let mut out = String::from(
+        "| SDK | file | raw | gzip -9 | brotli 11 | fetched |\n|---|---|---:|---:|---:|---|\n",
+    );
     let sdks = results.get("sdks");
     for (key, name) in SDKS {
         let Some(files) = sdks
@@ -751,8 +943,14 @@ fn file_sizes(results: &Json) -> String {
         };
         for f in files {
             let n = |k: &str| pkg::thousands(num(f.get(k)).unwrap_or(0.0) as u64);
+            let when = match (flag(f, "critical"), flag(f, "loaded")) {
+                (Some(true), _) => "critical path",
+                (Some(false), Some(false)) => "lazy, not fetched",
+                (Some(false), _) => "lazy, fetched",
+                (None, _) => "–",
+            };
             out.push_str(&format!(
-                "| {name} | {} | {} | {} | {} |\n",
+                "| {name} | {} | {} | {} | {} | {when} |\n",
                 f.get("name").and_then(Json::as_str).unwrap_or("?"),
                 n("raw"),
                 n("gzip"),
@@ -778,9 +976,11 @@ fn method(results: &Json) -> String {
 ## How it is measured
 
 `cargo xtask bench` builds `pkg/` (release), installs the competitors at the versions pinned in
-`bench/package.json`, and runs `bench/run.mjs`: esbuild bundles `bench/pages/<sdk>.js` (init plus
-one `track()`, minified, tree-shaken, ES module, dynamic imports inlined) into one file per SDK;
-the SegOps page also loads the `.wasm`. Pages and a sink are served on loopback (two ports, so
+`bench/package.json`, and runs `bench/run.mjs`: esbuild bundles `bench/pages/<sdk>.js` (the
+SDK's client, one event sent at once, then the benchmark's calls; minified, tree-shaken, ES
+modules, code splitting on: what an SDK loads with `import()` stays a chunk of its own, fetched
+when it asks for it, as a bundler-built app would serve it); the SegOps page also has the `.wasm`
+beside its chunks. Pages and a sink are served on loopback (two ports, so
 every SDK talks cross-origin). The sink answers 200 to everything (CORS as in
 docs/protocol.md, preflights 204), answers the SegOps session and ingestion calls, PostHog's
 remote config and flags calls (`supportedCompression: [\"gzip\", \"gzip-js\"]`), Amplitude's,
@@ -790,27 +990,63 @@ unique event name in the decoded bodies: gzip, form `data=` and base64 undone). 
 its defaults except the address of its API (Segment's CDN settings are given inline, with the
 Segment.io destination at the sink). Headless Chromium (playwright-core) runs with every host
 name mapped to an instant failure, `--disable-blink-features=AutomationControlled`, without
-`--enable-automation`, and a user agent without `Headless`; each scenario below is a fresh page
-in a fresh browser context; SDKs are interleaved within each run.
+`--enable-automation`, and a user agent without `Headless`; each scenario (the 1,000-event and
+the 10,000-event page) is a fresh page in a fresh browser context; SDKs are interleaved within
+each run. Times \"from navigation start\" are the page's `performance.now()`.
 
-- **download**: the bytes of the files the page loads for the SDK (bundle, plus the `.wasm` for
-  SegOps), raw, gzip -9 and brotli 11. Code an SDK would fetch later from its CDN is not
-  counted (every external host fails).
-- **ready**: `performance.now()` (from navigation start) when the SDK can take events: SegOps
-  after its module (and the `.wasm`) loaded and the client was constructed; PostHog's and
-  Mixpanel's `loaded` callback; Segment's `ready()`; Amplitude's `init().promise`; Snowplow
-  right after `newTracker`.
+- **download**: the bytes of the files the SDK's pages fetched (chunks, plus the `.wasm` for
+  SegOps), raw, gzip -9 and brotli 11; a lazy chunk no page asked for is not counted (the files
+  table lists it). Code an SDK would fetch from its CDN is not counted (every external host
+  fails).
+- **critical path (gzip)**: the gzip -9 bytes of the page's entry chunk and of the chunks it
+  imports statically (esbuild's metafile): what the browser fetches before the page's own code
+  can run, by the same rule for every SDK. For SegOps that is the page with `web/index.js`, the
+  loader (and any helper esbuild shares between it and the engine chunk); the engine chunk and
+  the `.wasm` are fetched after `new SegOpsClient()`.
+- **blocking**: how long the SDK's import delays the page's own code: the first chunk of the
+  page to evaluate notes `performance.now()` at its top (esbuild puts that line on every chunk;
+  a chunk the entry imports statically evaluates before it), and the page's code notes it again
+  as its first statement, after its imports evaluated. What lies between is the evaluation of
+  the SDK's modules, top-level `await` included; fetching and compiling them come before and
+  are in the critical path and **accepts calls**. `performance.now()` is coarsened to 0.1 ms
+  in these pages (no cross-origin isolation), so figures under a millisecond, and ratios to
+  them, are at the timer's resolution.
+- **accepts calls**: from navigation start until the call that creates the SDK's client has
+  returned; every SDK here documents calls made from then on as accepted, the ones still loading
+  queue them: SegOps' `new SegOpsClient()` (calls wait in its buffer until the `.wasm` is ready),
+  Segment's `AnalyticsBrowser.load()` (a buffer replayed once the library is loaded),
+  Amplitude's `init()` (calls before its promise resolves are queued), PostHog's and Mixpanel's
+  `init()` and Snowplow's `newTracker()` (synchronous). It includes that call's own time
+  (`init_call_ms` in the raw runs).
+- **ready**: from navigation start until the SDK's documented ready point: SegOps' `client.ready`
+  (module compiled, buffered calls handed over); PostHog's and Mixpanel's `loaded` callback
+  (called from inside `init()`, so it can come before **accepts calls**); Segment's `ready()`;
+  Amplitude's `init().promise`; Snowplow right after `newTracker()`.
+- **first event**: right after the SDK accepts calls, the page tracks one event (a name of its
+  own, never counted in the bursts) and asks for it to be sent at once with the SDK's documented
+  means: SegOps' and Amplitude's `flush()`, Snowplow's `flushBuffer()`, PostHog's
+  `capture(..., {{ send_instantly: true }})`, Mixpanel's `track(..., {{ send_immediately: true }})`;
+  Segment sends every event at once by default and has no flush. The figure is when the sink
+  began receiving the first request carrying it (the sink's clock minus the page's
+  `performance.timeOrigin`: one machine, one wall clock). Nothing else is measured on a page
+  until that event arrived (or 15 s passed: the raw runs say so). Amplitude queues a `track()`
+  made before its `init()` resolves but not a `flush()`, which then finds nothing to send: its
+  first event leaves about a second after ready (its `flushIntervalMillis`).
 - **track() sync**: 10,000 `track()` calls with the same four properties, timed with
   `performance.now()` around the loop, per call. **main thread / event**: Chromium's
   `TaskDuration` (CDP `Performance.getMetrics`) from before the loop until the sink saw every
   event (or nothing came for 6.5 s, or 60 s passed), per event: the loop plus the work the SDK
   schedules (batching, serializing, compressing, sending). Long tasks are in the raw runs.
+  Blocking, accepts calls, ready and first event are from the same page, before its loop.
 - **requests / wire bytes / events received (1k)**: a fresh page sends 1,000 events as fast as it
   can call `track()`; what the sink received until it had all of them (or the same time limits).
 - **JS heap growth (10k)**: `performance.memory.usedJSHeapSize` (`--enable-precise-memory-info`,
   after two forced GCs) after the 10,000 events and their delivery, minus before.
-- **wasm memory (10k)**: SegOps only: the wasm `memory.buffer.byteLength` after the 10,000 events
-  (the raw runs have its growth).
+- **retained (10k)**: JS heap growth plus wasm memory growth over the same span: for SegOps
+  `stats().memoryBytes` after minus before (a wasm memory never shrinks, so the burst's high
+  water stays); the others have no wasm memory.
+- **wasm memory (10k)**: SegOps only: `stats().memoryBytes` (the wasm memory's size) after the
+  10,000 events.
 
 **Stopped pages.** The raw runs have each page's peak renderer memory (`net_renderer_peak_bytes`,
 `cpu_renderer_peak_bytes`: the renderer process's resident memory, read every 200 ms, Chromium's
@@ -841,6 +1077,7 @@ fn report(results: &Json, charts: &[(&Column, String)]) -> String {
     out.push('\n');
     out.push_str(&footnotes(results));
     out.push_str(&passes(results));
+    out.push_str(&goal(results));
     if !charts.is_empty() {
         out.push_str("## Charts\n\n");
         for (c, path) in charts {
@@ -978,6 +1215,7 @@ fn run_inner(ctx: &Ctx) -> Result<(), String> {
     ui::heading("bench results (medians)");
     println!("{}", table(&results));
     print!("{}", footnotes(&results));
+    print!("{}", goal(&results));
     let report_path = env_path("BENCH_REPORT").unwrap_or_else(|| ctx.root.join(REPORT));
     let report_dir = report_path
         .parent()
@@ -1080,7 +1318,11 @@ mod tests {
         )
         .unwrap();
         let t = table(&results);
-        assert!(t.contains("| @segops/sdk | 100 | 50 | 40 | 15 ms |"), "{t}");
+        // Results without the files' critical flags have no critical path.
+        assert!(
+            t.contains("| @segops/sdk | 100 | 50 | 40 | – | – | – | 15 ms |"),
+            "{t}"
+        );
         assert!(
             t.contains("| posthog-js¹ | 300 (3.00×) | 100 (2.00×) |"),
             "{t}"
@@ -1103,23 +1345,34 @@ mod tests {
     }
 
     /// Two SDKs; the second's 10,000-event page ran out of memory in both runs, after measuring
-    /// ready and track() sync.
+    /// the start figures and track() sync. SegOps has a lazy chunk and the .wasm, and a chunk
+    /// no page fetched.
     fn failed_results() -> Json {
         json::parse(
             r#"{"runs":2,"browser":"1","renderer_cap_mb":3072,"events_cpu":10000,"events_net":1000,
               "sdks":{
-              "segops":{"files":[{"name":"a.wasm","raw":100,"gzip":50,"brotli":40}],
-                        "runs":[{"run":1,"ready_ms":10,"track_sync_us":10,"heap_growth_bytes":1000,
-                                 "wasm_memory_bytes":5000,"net_events":1000,
+              "segops":{"files":[
+                          {"name":"page.js","raw":15,"gzip":10,"brotli":8,"critical":true,"loaded":true},
+                          {"name":"engine.js","raw":5,"gzip":4,"brotli":3,"critical":false,"loaded":true},
+                          {"name":"a.wasm","raw":80,"gzip":36,"brotli":29,"critical":false,"loaded":true},
+                          {"name":"never.js","raw":7,"gzip":7,"brotli":7,"critical":false,"loaded":false}],
+                        "runs":[{"run":1,"blocking_ms":0.1,"accepts_ms":40,"ready_ms":10,
+                                 "first_event_ms":60,"track_sync_us":10,"heap_growth_bytes":1000,
+                                 "wasm_memory_bytes":5000,"wasm_memory_growth_bytes":2000,
+                                 "net_events":1000,"cpu_delivered_events":10000,
                                  "net_renderer_peak_bytes":167772160},
-                                {"run":2,"ready_ms":10,"track_sync_us":10,"heap_growth_bytes":1000,
-                                 "wasm_memory_bytes":5000,"net_events":1000}]},
-              "snowplow":{"files":[{"name":"s.js","raw":50,"gzip":20,"brotli":10}],
-                        "runs":[{"run":1,"ready_ms":20,"track_sync_us":500,"net_events":1000,
+                                {"run":2,"blocking_ms":0.1,"accepts_ms":40,"ready_ms":10,
+                                 "first_event_ms":60,"track_sync_us":10,"heap_growth_bytes":1000,
+                                 "wasm_memory_bytes":5000,"wasm_memory_growth_bytes":2000,
+                                 "net_events":1000,"cpu_delivered_events":10000}]},
+              "snowplow":{"files":[{"name":"s.js","raw":50,"gzip":20,"brotli":10,"critical":true,"loaded":true}],
+                        "runs":[{"run":1,"blocking_ms":1.5,"accepts_ms":50,"first_event_ms":80,
+                                 "ready_ms":20,"track_sync_us":500,"net_events":1000,
                                  "net_renderer_peak_bytes":1468006400,
                                  "cpu_failure":"memory","cpu_failure_detail":"the renderer passed 3072 MB",
                                  "cpu_failure_after_ms":28100,"cpu_delivered_events":0},
-                                {"run":2,"ready_ms":20,"track_sync_us":400,"net_events":1000,
+                                {"run":2,"blocking_ms":1.5,"accepts_ms":50,"first_event_ms":100,
+                                 "ready_ms":20,"track_sync_us":400,"net_events":1000,
                                  "cpu_failure":"memory","cpu_failure_detail":"the renderer passed 3072 MB",
                                  "cpu_failure_after_ms":31900,"cpu_delivered_events":12}],
                         "pass":{"date":"2026-11-24","runs":2,"browser":"1"}}}}"#,
@@ -1135,12 +1388,21 @@ mod tests {
         // memory is SegOps-only, not a failure.
         assert!(
             t.contains(
-                "| @snowplow/browser-tracker¹ | 50 (0.50×) | 20 (0.40×) | 10 (0.25×) | 20 ms (2.00×) \
-                 | 450 µs (45×) | failed | – | – | 1,000 (1.00×) | failed | – |\n"
+                "| @snowplow/browser-tracker¹ | 50 (0.50×) | 20 (0.40×) | 10 (0.25×) | 20 (2.00×) \
+                 | 1.5 ms (15×) | 50 ms (1.25×) | 20 ms (2.00×) | 90 ms (1.50×) | 450 µs (45×) \
+                 | failed | – | – | 1,000 (1.00×) | failed | failed | – |\n"
             ),
             "{t}"
         );
-        assert!(t.contains("| @segops/sdk | 100 |"), "{t}");
+        // Download counts the files a page fetched; the critical path the entry's static
+        // imports; retained adds the wasm growth to the JS heap's.
+        assert!(
+            t.contains(
+                "| @segops/sdk | 100 | 50 | 40 | 10 | 0.1 ms | 40 ms | 10 ms | 60 ms | 10.0 µs | – \
+                 | – | – | 1,000 | 1,000 | 3,000 | 5,000 |\n"
+            ),
+            "{t}"
+        );
         let f = footnotes(&results);
         assert!(
             f.starts_with(
@@ -1182,10 +1444,15 @@ mod tests {
                 "download-raw",
                 "download-gzip",
                 "download-brotli",
+                "critical-path-gzip",
+                "blocking",
+                "accepts-calls",
                 "ready",
+                "first-event",
                 "track-sync",
                 "events-received-1k",
                 "heap-growth-10k",
+                "retained-10k",
             ],
             "{slugs:?}"
         );
@@ -1206,12 +1473,72 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("stale.svg"), "old").unwrap();
         let written = write_charts(&results, &dir).unwrap();
-        assert_eq!(written.len(), 7);
+        assert_eq!(written.len(), 12);
         assert!(!dir.join("stale.svg").exists());
         assert!(dir.join("ready.svg").is_file());
         let r = report(&results, &written);
         assert!(r.contains("![Ready](bench/ready.svg)"), "{r}");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn files_say_when_they_are_fetched() {
+        let f = file_sizes(&failed_results());
+        assert!(
+            f.contains("| @segops/sdk | page.js | 15 | 10 | 8 | critical path |"),
+            "{f}"
+        );
+        assert!(
+            f.contains("| @segops/sdk | a.wasm | 80 | 36 | 29 | lazy, fetched |"),
+            "{f}"
+        );
+        assert!(
+            f.contains("| never.js | 7 | 7 | 7 | lazy, not fetched |"),
+            "{f}"
+        );
+    }
+
+    /// SegOps, PostHog and (unless a partial run) Segment with the figures the goal is about.
+    fn goal_results(segops_cpu_events: u32, with_segment: bool) -> Json {
+        let segment = if with_segment {
+            r#","segment":{"files":[],"runs":[{"run":1,"track_sync_us":1650,"track_main_thread_us":4000}]}"#
+        } else {
+            ""
+        };
+        json::parse(&format!(
+            r#"{{"runs":2,"browser":"1","events_cpu":10000,"events_net":1000,"sdks":{{
+              "segops":{{"files":[],"runs":[
+                {{"run":1,"track_sync_us":10,"track_main_thread_us":20,"cpu_delivered_events":10000,"net_events":1000}},
+                {{"run":2,"track_sync_us":12,"track_main_thread_us":20,"cpu_delivered_events":{segops_cpu_events},"net_events":1000}}]}},
+              "posthog":{{"files":[],"runs":[{{"run":1,"track_sync_us":660,"track_main_thread_us":300}}]}}{segment}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn goal_states_the_ratios_and_deliveries() {
+        let g = goal(&goal_results(10000, true));
+        assert_eq!(
+            g,
+            "**The `track()` goal**: at least 20× cheaper than posthog-js and \
+             @segment/analytics-next, with every event of the bursts delivered. Met. Ratios of \
+             the medians, rival to @segops/sdk: `track()` sync: posthog-js 60×, \
+             @segment/analytics-next 150×; main thread per event: posthog-js 15× (below 20×), \
+             @segment/analytics-next 200×. The fewest of @segops/sdk's events the sink received \
+             in any of its 2 run(s): 10,000 of 10,000 and 1,000 of 1,000.\n\n"
+        );
+        // One lost event in one run is enough to miss it.
+        let g = goal(&goal_results(9999, true));
+        assert!(g.contains("delivered. Not met."), "{g}");
+        assert!(
+            g.contains("run(s): 9,999 of 10,000 and 1,000 of 1,000."),
+            "{g}"
+        );
+        assert!(report(&goal_results(10000, true), &[]).contains("**The `track()` goal**"));
+        // A partial run without a rival says so.
+        let g = goal(&goal_results(10000, false));
+        assert!(g.contains("Not met."), "{g}");
+        assert!(g.contains("@segment/analytics-next not measured"), "{g}");
     }
 
     #[test]
