@@ -6,7 +6,8 @@ import { isBrowser } from "./capture.js";
 import { hex, random } from "./capture.js";
 import { PREFIX, remove, set, startConsent } from "./store.js";
 
-// The queue's bounds (src/core/config.rs), or the config's maxQueueEvents / maxQueueBytes.
+// The queue's bounds (DEFAULT_MAX_QUEUE_EVENTS and _BYTES in src/core/config.rs, kept in step
+// by tests/node/loader.test.mjs), or the config's maxQueueEvents / maxQueueBytes.
 const MAX_EVENTS = 20000;
 const MAX_BYTES = 8 * 1024 * 1024;
 

@@ -73,7 +73,8 @@ export function locked(f) {
 //    not false), unless the config says "granted" explicitly: GPC is an opt-out the visitor
 //    already expressed (legally binding under California's CCPA regulations and in Colorado),
 //    so even "pending" starts denied; an app with its own legal basis may overrule it in code;
-// 3. the config's consent, "granted" when absent.
+// 3. the config's consent, "granted" when absent (DEFAULT_CONSENT in src/core/config.rs, where
+//    the defaults are documented; tests/node/loader.test.mjs keeps the two in step).
 // A config value the core will refuse starts "pending": nothing is stored meanwhile.
 export function startConsent(configured, respectGpc) {
   const persisted = get(CONSENT_KEY);

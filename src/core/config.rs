@@ -47,7 +47,7 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 10_000;
 /// Default granted: the SDK's behaviour before consent existed, and what an app without a
 /// consent banner expects. Apps that must ask first pass `consent: "pending"`. Not the whole
 /// rule: a persisted choice and Global Privacy Control come first (see
-/// [`crate::core::privacy::initial_consent`]).
+/// `startConsent` in `js/loader/store.js`).
 pub const DEFAULT_CONSENT: Consent = Consent::Granted;
 /// Whether `navigator.globalPrivacyControl === true` starts a client denied (unless the config
 /// grants explicitly or the visitor granted earlier).
@@ -126,7 +126,7 @@ pub struct Config {
     /// The consent state for visitors who have not chosen yet, as the config gave it; `None`
     /// when absent, which means [`DEFAULT_CONSENT`]. Whether it was given matters: only an
     /// explicit `"granted"` overrules Global Privacy Control (see
-    /// [`crate::core::privacy::initial_consent`] for the whole rule).
+    /// `startConsent` in `js/loader/store.js` for the whole rule).
     pub consent: Option<Consent>,
     /// Start denied when the browser sends Global Privacy Control. Default
     /// [`DEFAULT_RESPECT_GLOBAL_PRIVACY_CONTROL`] (true).

@@ -1,6 +1,8 @@
-//! What the app lets the SDK collect: the consent state and how a client starts in one, and the
-//! caps on event properties. Pure functions; the pipeline holds the state and the JS edge reads
-//! the signals (config, the persisted choice, `navigator.globalPrivacyControl`).
+//! What the app lets the SDK collect: the consent state, and the caps on event properties. Pure
+//! functions; the pipeline holds the state. The state a client starts in is the loader's to
+//! decide (`startConsent` in `js/loader/store.js`: the persisted choice, Global Privacy Control,
+//! the config), since it must know it before the module is there: it decides whether calls made
+//! meanwhile may be kept in storage.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -41,49 +43,6 @@ impl Consent {
             _ => None,
         }
     }
-
-    /// A choice read back from storage. Only `"granted"` and `"denied"` are ever written (a
-    /// pending state is the absence of a choice); anything else there is ignored.
-    pub fn parse_persisted(s: &str) -> Option<Consent> {
-        match Consent::parse(s) {
-            Some(Consent::Pending) | None => None,
-            choice => choice,
-        }
-    }
-}
-
-/// localStorage key of the visitor's choice, `"granted"` or `"denied"`, written by
-/// `setConsent()`, `optIn()` and `optOut()` in browsers (never a cookie: nothing about consent
-/// travels to any server). `setConsent("pending")` removes it.
-pub const CONSENT_KEY: &str = "segops.consent";
-
-/// The state a new client starts in. In order:
-///
-/// 1. A persisted choice (`segops.consent`) wins: it is the visitor's own answer, given on an
-///    earlier page of this origin, and a config that says `"granted"` on every page load must
-///    not overrule an opt-out.
-/// 2. Global Privacy Control (`navigator.globalPrivacyControl === true`, honoured while
-///    `respectGlobalPrivacyControl` is true, the default) starts the client denied, unless the
-///    config says `consent: "granted"` explicitly: the browser's signal is an opt-out the
-///    visitor already gave, so no banner question (`"pending"`) is needed, but an app with a
-///    legal basis of its own may overrule it, knowingly and in code. The signal is read at
-///    each construction and never persisted.
-/// 3. Otherwise the config's `consent`, `"granted"` when absent.
-///
-/// `gpc` is the signal as the edge read it, already combined with
-/// `respectGlobalPrivacyControl`.
-pub fn initial_consent(
-    configured: Option<Consent>,
-    persisted: Option<Consent>,
-    gpc: bool,
-) -> Consent {
-    if let Some(choice) = persisted {
-        return choice;
-    }
-    if gpc && configured != Some(Consent::Granted) {
-        return Consent::Denied;
-    }
-    configured.unwrap_or(crate::core::config::DEFAULT_CONSENT)
 }
 
 /// Deepest nesting of objects and arrays in `properties`, `traits` and `context`, counting the
@@ -281,35 +240,11 @@ mod tests {
     }
 
     #[test]
-    fn the_start_state_follows_the_documented_order() {
-        use Consent::*;
-        // No signal: the config, granted by default.
-        assert_eq!(initial_consent(None, None, false), Granted);
-        assert_eq!(initial_consent(Some(Pending), None, false), Pending);
-        assert_eq!(initial_consent(Some(Denied), None, false), Denied);
-        // GPC: denied unless the config grants explicitly.
-        assert_eq!(initial_consent(None, None, true), Denied);
-        assert_eq!(initial_consent(Some(Pending), None, true), Denied);
-        assert_eq!(initial_consent(Some(Granted), None, true), Granted);
-        // A persisted choice wins over the config and over GPC.
-        assert_eq!(initial_consent(Some(Granted), Some(Denied), false), Denied);
-        assert_eq!(
-            initial_consent(Some(Pending), Some(Granted), false),
-            Granted
-        );
-        assert_eq!(initial_consent(None, Some(Granted), true), Granted);
-        assert_eq!(initial_consent(Some(Granted), Some(Denied), true), Denied);
-    }
-
-    #[test]
     fn consent_spellings() {
         for c in [Consent::Granted, Consent::Pending, Consent::Denied] {
             assert_eq!(Consent::parse(c.as_str()), Some(c));
         }
         assert_eq!(Consent::parse("Granted"), None);
-        assert_eq!(Consent::parse_persisted("pending"), None);
-        assert_eq!(Consent::parse_persisted("denied"), Some(Consent::Denied));
-        assert_eq!(Consent::parse_persisted("yes"), None);
     }
 
     #[test]
