@@ -1,5 +1,5 @@
-//! Page views, AI referrals and the page lifecycle (hide, save, restore), in Chromium and
-//! Firefox; in Node, trackPageView is a harmless no-op.
+//! Page views, AI referrals and the page lifecycle (hide, save, restore, back/forward cache),
+//! in Chromium, Firefox and WebKit; in Node, trackPageView is a harmless no-op.
 #![cfg(target_arch = "wasm32")]
 
 mod support;
@@ -23,6 +23,20 @@ export function savedKeys() {
   }
   return out.length;
 }
+// Back from the back/forward cache: visible again, announced by pageshow with persisted (and no
+// visibilitychange, to prove pageshow alone is enough).
+export function showFromCache() {
+  delete document.visibilityState;
+  delete document.hidden;
+  let e;
+  try {
+    e = new PageTransitionEvent("pageshow", { persisted: true });
+  } catch (_) {
+    e = new Event("pageshow");
+    Object.defineProperty(e, "persisted", { value: true });
+  }
+  window.dispatchEvent(e);
+}
 export function breakStorage() {
   const original = Storage.prototype.setItem;
   Storage.prototype.setItem = function () { throw new DOMException("full", "QuotaExceededError"); };
@@ -40,6 +54,8 @@ extern "C" {
     fn saved_keys() -> u32;
     #[wasm_bindgen(js_name = breakStorage)]
     fn break_storage() -> js_sys::Function;
+    #[wasm_bindgen(js_name = showFromCache)]
+    fn show_from_cache();
 }
 
 fn visitor(run: &str) -> JsValue {
@@ -292,6 +308,100 @@ async fn what_a_closed_page_could_not_send_is_sent_by_the_next_one_exactly_once(
     flush(&next).await;
     assert_unique(&stored_events(&run).await, 4);
     JsFuture::from(next.shutdown()).await.unwrap();
+}
+
+/// A client whose API is unreachable (its keepalive and retries fail), holding `n` events of
+/// `run` and hidden with them saved.
+async fn frozen_with_saved_events(run: &str, n: u32) -> SegOpsClient {
+    let c = SegOpsClient::new(js(&format!(
+        r#"{{"apiUrl":"http://127.0.0.1:9","apiKey":"{}","flushIntervalMs":600000}}"#,
+        secret_key()
+    )))
+    .unwrap();
+    for i in 0..n {
+        c.track(js(&format!(
+            r#"{{"eventType":"frozen","anonymousId":"{run}","properties":{{"run":"{run}","i":{i}}}}}"#
+        )))
+        .unwrap();
+    }
+    set_hidden(true);
+    assert_eq!(saved_keys(), 1);
+    sleep(300).await; // the keepalive request fails
+    c
+}
+
+#[wasm_bindgen_test]
+async fn back_from_the_cache_a_page_leaves_what_another_page_took_up_to_it() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("bfcache-taken");
+    let frozen = frozen_with_saved_events(&run, 4).await;
+    // While it is in the cache, another page of the site loads and takes up the snapshot.
+    let other = client(secret_key(), "");
+    for _ in 0..50 {
+        if num(&other.stats(), "restored") == 4.0 {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!(num(&other.stats(), "restored"), 4.0);
+    flush(&other).await;
+    // Recorded after the snapshot, so still the frozen page's own.
+    frozen
+        .track(js(&format!(
+            r#"{{"eventType":"late","anonymousId":"{run}","properties":{{"run":"{run}"}}}}"#
+        )))
+        .unwrap();
+    show_from_cache();
+    for _ in 0..50 {
+        if num(&frozen.stats(), "handedOver") == 4.0 {
+            break;
+        }
+        sleep(50).await;
+    }
+    let s = frozen.stats();
+    assert_eq!(
+        num(&s, "handedOver"),
+        4.0,
+        "the four went to the other page"
+    );
+    assert_eq!(num(&s, "pending"), 1.0, "the later event stays");
+    assert_eq!(num(&s, "droppedTotal"), 0.0, "handed over, not dropped");
+    assert_eq!(saved_keys(), 0);
+    assert_unique(&stored_events(&run).await, 4);
+    let _ = frozen.shutdown();
+    JsFuture::from(other.shutdown()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn back_from_the_cache_a_page_whose_snapshot_nobody_took_keeps_all_of_it() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("bfcache-kept");
+    let frozen = frozen_with_saved_events(&run, 3).await;
+    frozen
+        .track(js(&format!(
+            r#"{{"eventType":"late","anonymousId":"{run}","properties":{{"run":"{run}"}}}}"#
+        )))
+        .unwrap();
+    show_from_cache();
+    for _ in 0..50 {
+        if saved_keys() == 0 {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!(
+        saved_keys(),
+        0,
+        "its snapshot goes: its memory holds the events"
+    );
+    let s = frozen.stats();
+    assert_eq!(num(&s, "handedOver"), 0.0);
+    assert_eq!(num(&s, "pending"), 4.0);
+    let _ = frozen.shutdown();
 }
 
 #[wasm_bindgen_test]

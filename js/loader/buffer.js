@@ -4,7 +4,7 @@
 
 import { isBrowser } from "./capture.js";
 import { hex, random } from "./capture.js";
-import { PREFIX, remove, set, startConsent } from "./store.js";
+import { PREFIX, get, locked, remove, set, startConsent } from "./store.js";
 
 // The queue's bounds (DEFAULT_MAX_QUEUE_EVENTS and _BYTES in src/core/config.rs, kept in step
 // by tests/node/loader.test.mjs), or the config's maxQueueEvents / maxQueueBytes.
@@ -35,12 +35,16 @@ export class Buffer {
     if (isBrowser()) {
       const onVisibility = () => (document.visibilityState === "hidden" ? this.save() : this.unsave());
       const onHide = () => this.save();
+      // Back from the back/forward cache (visibilitychange may come too; unsave runs once).
+      const onShow = () => this.unsave();
       document.addEventListener("visibilitychange", onVisibility);
       window.addEventListener("pagehide", onHide);
+      window.addEventListener("pageshow", onShow);
       this.unwatch = () => {
         this.unwatch = null;
         document.removeEventListener("visibilitychange", onVisibility);
         window.removeEventListener("pagehide", onHide);
+        window.removeEventListener("pageshow", onShow);
       };
     }
   }
@@ -78,8 +82,25 @@ export class Buffer {
     this.saved = this.savedOk ? calls.length : 0;
   }
 
+  // Visible again: the saved calls are this page's to deliver, unless another page took them
+  // up meanwhile (it delivers them, with the same message ids). Settled under the origin's lock.
   unsave() {
-    if (this.savedOk) remove(this.tab);
+    if (this.savedOk) locked(() => this.settle());
+  }
+
+  // Under the lock: whether the saved calls are still in storage (removed now) or were taken by
+  // another page (dropped here: not lost, not sent twice).
+  settle() {
+    if (!this.savedOk) return;
+    const taken = get(this.tab) === null;
+    remove(this.tab);
+    for (let n = taken ? this.saved : 0, i = 0; n > 0 && i < this.q.length; ) {
+      if (isCall(this.q[i])) {
+        this.bytes -= this.q[i].length;
+        this.q.splice(i, 1);
+        n--;
+      } else i++;
+    }
     this.savedOk = false;
     this.saved = 0;
   }
@@ -89,7 +110,11 @@ export class Buffer {
     if (state === "granted" || state === "denied" || state === "pending") {
       this.c = state;
       this.chosen = true;
-      if (state !== "granted") this.unsave();
+      if (state !== "granted") {
+        remove(this.tab);
+        this.savedOk = false;
+        this.saved = 0;
+      }
     }
   }
 

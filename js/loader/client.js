@@ -7,10 +7,10 @@ import * as capture from "./capture.js";
 import * as store from "./store.js";
 import { Buffer } from "./buffer.js";
 import { isBrowser, makeError, record, ser } from "./capture.js";
-import { get, keepChoice, locked, remove } from "./store.js";
+import { keepChoice, locked } from "./store.js";
 
 const STATS =
-  "recorded sent duplicates retried requests bytesSent mints remints keepaliveRequests restored unsaved saveFailures truncated beforeSendErrors memoryBytes";
+  "recorded sent duplicates retried requests bytesSent mints remints keepaliveRequests restored handedOver unsaved saveFailures truncated beforeSendErrors memoryBytes";
 
 // Why the module could not load, as a SegOpsError with one sentence for the console.
 function loadError(e) {
@@ -128,16 +128,14 @@ export function defineClient(load, browserOnly) {
       const b = s.b;
       const rt = en.open(s.cfg, b.startState(), { tab: b.tab, beforeSend: s.beforeSend, b });
       if (b.unwatch) b.unwatch();
-      const run = (taken) => {
-        let skip = taken ? b.saved : 0;
+      const run = () => {
         const q = b.q;
         b.q = [];
         s.rt = rt;
         for (const it of q) {
           try {
-            if (typeof it === "string") {
-              if (skip-- <= 0) rt.record(it);
-            } else if (it[0] === "consent") rt.setConsent(it[1]);
+            if (typeof it === "string") rt.record(it);
+            else if (it[0] === "consent") rt.setConsent(it[1]);
             else if (it[0] === "flush") rt.flush().then(it[1]);
             else rt.shutdown().then(it[1]);
           } catch (e) {
@@ -147,12 +145,8 @@ export function defineClient(load, browserOnly) {
         }
         return rt.begin();
       };
-      if (!b.savedOk) return run(false);
-      return locked(() => {
-        const taken = get(b.tab) === null;
-        remove(b.tab);
-        return taken;
-      }).then(run);
+      // Calls this page saved and another page took up meanwhile are that page's to deliver.
+      return b.savedOk ? locked(() => b.settle()).then(run) : run();
     }
 
     // The module will never be ready: drop the buffer, settle what waits on it.

@@ -55,13 +55,20 @@ export function savedKeys(except) {
   return out;
 }
 
+// Whether Web Locks are there (not in an insecure context, nor in old browsers).
+export function hasLocks() {
+  try {
+    return typeof navigator.locks.request === "function";
+  } catch (_) {
+    return false;
+  }
+}
+
 // Runs `f` under the origin's lock for saved events (Web Locks), so that two pages never both
-// take the same snapshot; without Web Locks (not a secure context), at once. Returns a promise.
+// take the same snapshot; without Web Locks, in a microtask. Returns a promise.
 export function locked(f) {
   try {
-    if (navigator.locks && typeof navigator.locks.request === "function") {
-      return navigator.locks.request(PREFIX + "lock", f).catch(f);
-    }
+    if (hasLocks()) return navigator.locks.request(PREFIX + "lock", f).catch(f);
   } catch (_) {}
   return Promise.resolve().then(f);
 }

@@ -99,11 +99,14 @@ export function watchPage(onHidden, onShown, onOnline, onConsent, consentKey) {
   };
   document.addEventListener("visibilitychange", visibility);
   window.addEventListener("pagehide", onHidden);
+  // Back from the back/forward cache (`persisted`); onShown does nothing on a page not hidden.
+  window.addEventListener("pageshow", onShown);
   window.addEventListener("online", onOnline);
   window.addEventListener("storage", storage);
   return () => {
     document.removeEventListener("visibilitychange", visibility);
     window.removeEventListener("pagehide", onHidden);
+    window.removeEventListener("pageshow", onShown);
     window.removeEventListener("online", onOnline);
     window.removeEventListener("storage", storage);
   };

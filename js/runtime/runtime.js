@@ -9,7 +9,7 @@ import { batchContext, send, setTimer, watchPage } from "./platform.js";
 // What the runtime shares with the loader (js/loader/capture.js and store.js), handed over by
 // the loader when it loads the engine, so that a browser downloads it once.
 let coreError, hex, isBrowser, random, ser, serCall;
-let ANON_KEY, CONSENT_KEY, get, locked, remove, savedKeys, set;
+let ANON_KEY, CONSENT_KEY, get, hasLocks, locked, remove, savedKeys, set;
 
 // Core.record flags (src/core/client/mod.rs).
 const HOOK = 1;
@@ -62,6 +62,12 @@ export class Runtime {
     this.restored = false;
     this.shut = false;
     this.saveFailures = 0;
+    // This page's snapshot is in storage (it wrote one that is still its own), and whether
+    // the latest was written over an earlier one outside the origin's lock.
+    this.saved = false;
+    this.racy = false;
+    // Checking, under the lock, whether another page took the snapshot: nothing is sent meanwhile.
+    this.claiming = false;
     this.unwatch = () => {};
     print(c.logs()); // a warning about the key, during the constructor
     if (consent === "denied") {
@@ -112,7 +118,7 @@ export class Runtime {
       this.saveQueued = true;
       queueMicrotask(() => {
         this.saveQueued = false;
-        if (this.hidden) this.save();
+        this.resave();
       });
     }
     this.schedule();
@@ -163,8 +169,10 @@ export class Runtime {
     } else if (state === "denied") {
       remove(ANON_KEY);
       for (const k of savedKeys()) remove(k);
+      this.saved = false;
     } else {
       remove(this.key);
+      this.saved = false;
     }
     this.schedule();
   }
@@ -199,7 +207,7 @@ export class Runtime {
 
   pump() {
     this.pumpQueued = false;
-    this.apply(this.c.poll(Date.now()));
+    if (!this.claiming) this.apply(this.c.poll(Date.now()));
   }
 
   // Carries out the core's output: console lines, requests, the next wake-up; then resolves the
@@ -247,16 +255,51 @@ export class Runtime {
       // While hidden, each answer updates the saved snapshot. After shutdown() the client
       // leaves storage alone: rewriting its snapshot could bring back events a newer client
       // has already taken.
-      if (this.hidden && !this.shut) this.save();
+      this.resave();
       this.pump();
     });
   }
 
-  // Writes (or clears) this page's snapshot of unsent events.
-  save() {
+  // Writes (or clears) this page's snapshot of unsent events. `unlocked`: outside the origin's
+  // lock, where another page may be taking the one in storage at the same moment.
+  save(unlocked) {
     const text = this.c.snapshot();
-    if (!text) remove(this.key);
-    else if (!set(this.key, text)) this.saveFailures++; // full or disabled: kept in memory
+    if (text && set(this.key, text)) {
+      this.racy = unlocked && this.saved;
+      this.saved = true;
+      return;
+    }
+    // Nothing to save, or storage full or disabled (kept in memory): no stale snapshot stays.
+    if (text) this.saveFailures++;
+    remove(this.key);
+    this.saved = false;
+  }
+
+  // Whether another page took up this page's snapshot (run under the lock): if so, what it
+  // held is that page's to deliver; else it is removed (`keep`: left in storage).
+  claim(keep) {
+    if (!this.saved) return;
+    const taken = get(this.key) === null;
+    if (!taken) {
+      if (keep) return;
+      remove(this.key);
+    }
+    this.c.handOver(taken, this.racy);
+    print(this.c.logs());
+    this.saved = this.racy = false;
+  }
+
+  // Hidden, after a call or an answer: save the snapshot again (after a claim: an earlier one
+  // may have been taken). After shutdown() the client leaves storage alone: rewriting its
+  // snapshot could bring back events a newer client has already taken.
+  resave() {
+    if (!this.hidden || this.shut) return;
+    if (hasLocks()) {
+      locked(() => {
+        this.claim(true);
+        if (this.hidden && !this.shut) this.save(false);
+      });
+    } else this.save(true);
   }
 
   // Hidden or being unloaded: hand everything to keepalive requests and save a snapshot for the
@@ -266,16 +309,21 @@ export class Runtime {
     if (this.shut) return;
     this.hidden = true;
     this.apply(this.c.hidden(Date.now()));
-    this.save();
+    this.save(true);
   }
 
-  // Visible again: this page's memory holds everything, so its snapshot goes.
+  // Visible again, or back from the back/forward cache (whose frozen timers did not run, and
+  // whose session token may have expired: the core renews it before sending): this page's
+  // memory holds its events again, except those another page took up meanwhile.
   onShown() {
     if (!this.hidden) return;
     this.hidden = false;
-    remove(this.key);
-    this.c.resume(Date.now());
-    this.schedule();
+    this.claiming = true;
+    locked(() => this.claim(false)).then(() => {
+      this.claiming = false;
+      this.c.resume(Date.now());
+      this.schedule();
+    });
   }
 
   // Takes up what earlier pages of this origin saved (under the origin's lock, so that two
@@ -318,6 +366,6 @@ export class Runtime {
 // over the module's Core class.
 export function engine(kit, Core, memory, version) {
   ({ coreError, hex, isBrowser, random, ser, serCall } = kit);
-  ({ ANON_KEY, CONSENT_KEY, get, locked, remove, savedKeys, set } = kit);
+  ({ ANON_KEY, CONSENT_KEY, get, hasLocks, locked, remove, savedKeys, set } = kit);
   return { open: (cfg, consent, s) => new Runtime(Core, memory, cfg, consent, s, version) };
 }

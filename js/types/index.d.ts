@@ -205,6 +205,11 @@ export interface SegOpsStats {
   keepaliveRequests: number;
   /** Events an earlier page saved and this one took up. */
   restored: number;
+  /**
+   * Events this page saved as it was hidden (or went into the back/forward cache) that another
+   * page of the site took up and sends meanwhile: not sent from here, not lost.
+   */
+  handedOver: number;
   /** Events the last saved snapshot could not hold. */
   unsaved: number;
   /** Snapshots that could not be written (storage full or disabled). */

@@ -208,6 +208,17 @@ impl Core {
         self.client.as_mut().map_or(String::new(), Client::snapshot)
     }
 
+    /// Whether another page took up this page's saved snapshot (`taken`; then its events are
+    /// that page's now), found as the page was shown again; how many events went. `racy`: the
+    /// latest snapshot was written outside the origin's lock while the one before it was
+    /// still in storage.
+    #[wasm_bindgen(js_name = handOver)]
+    pub fn hand_over(&mut self, taken: bool, racy: bool) -> u32 {
+        self.client
+            .as_mut()
+            .map_or(0, |c| c.hand_over(taken, racy) as u32)
+    }
+
     /// Takes up a snapshot an earlier page saved; how many events.
     pub fn restore(&mut self, text: &str, now: f64) -> u32 {
         self.client

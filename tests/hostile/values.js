@@ -356,7 +356,7 @@ export function entryPoints() {
     }, 0),
 
     { kind: "getUser", id: "getUser() returns v", field: "getUser", ret: (v) => v },
-    { kind: "getUser", id: "getUser() throws v", field: "getUser", ret: (v) => new Thrown(v) },
+    { kind: "getUser", id: "getUser() throws v", field: "getUser", ret: (v) => thrown(v) },
     // A getUser() id of the wrong type is named getUser().userId; one of the wrong length is
     // named as the call's own field (track.userId), where explicit ids are checked too.
     { kind: "getUser", id: "getUser().userId", field: ["getUser().userId", "track.userId"], ret: (v) => ({ userId: v }) },
@@ -365,7 +365,7 @@ export function entryPoints() {
     { kind: "getUser", id: "getUser().userIdTs", field: "getUser", ret: (v) => ({ userId: "signed-user", userIdSig: SIG, userIdTs: v }) },
 
     { kind: "beforeSend", id: "beforeSend returns v", field: "", hook: (v) => v },
-    { kind: "beforeSend", id: "beforeSend throws v", field: "", hook: (v) => new Thrown(v) },
+    { kind: "beforeSend", id: "beforeSend throws v", field: "", hook: (v) => thrown(v) },
     { kind: "beforeSend", id: "beforeSend().eventType", field: "", hook: (v, e) => ({ ...e, eventType: v }) },
     { kind: "beforeSend", id: "beforeSend().userId", field: "", hook: (v, e) => ({ ...e, userId: v }) },
     { kind: "beforeSend", id: "beforeSend().timestamp", field: "", hook: (v, e) => ({ ...e, timestamp: v }) },
@@ -383,15 +383,22 @@ export function entryPoints() {
   ];
 }
 
-/** Marks a `getUser` / `beforeSend` answer that is thrown instead of returned. */
-class Thrown {
-  constructor(value) {
-    this.value = value;
-  }
+/**
+ * Marks a `getUser` / `beforeSend` answer that is thrown instead of returned. A WeakSet, not a
+ * class and `instanceof`: membership runs no code of the value (a hostile Proxy's traps), and
+ * WebKit's optimizing JIT was seen to let `safe(() => answer instanceof Thrown, false)` answer
+ * false after a few hundred calls, which turned these rows into returns.
+ */
+const THROWN = new WeakSet();
+
+function thrown(value) {
+  const t = { value };
+  THROWN.add(t);
+  return t;
 }
 
 function unwrap(answer) {
-  if (safe(() => answer instanceof Thrown, false)) throw answer.value;
+  if (THROWN.has(answer)) throw answer.value;
   return answer;
 }
 
@@ -647,7 +654,7 @@ function attempt(f) {
 
 /**
  * Runs the whole table with `SegOpsClient` (the class) against the emulator at `env.apiUrl`.
- * `env`: { apiUrl, ownerEmail, ownerPassword, runtime ("node" | "chromium" | "firefox"),
+ * `env`: { apiUrl, ownerEmail, ownerPassword, runtime ("node" | "chromium" | "firefox" | "webkit"),
  * expected (expected.json, parsed; null to only record), log (a line printer) }.
  * Resolves to { rows, problems, counts }: `problems` is empty when every case behaved and the
  * delivery checks held.
@@ -826,5 +833,8 @@ export async function runHostileTableFrom(sample, apiUrl, ownerEmail, ownerPassw
 /** "node", "firefox" or "chromium": which row set of expected.json applies here. */
 export function detectRuntime() {
   if (typeof window === "undefined" || typeof navigator === "undefined") return "node";
-  return /Firefox\//.test(navigator.userAgent) ? "firefox" : "chromium";
+  const ua = navigator.userAgent;
+  if (/Firefox\//.test(ua)) return "firefox";
+  // WebKitGTK's MiniBrowser and Safari: AppleWebKit without Chrome.
+  return /AppleWebKit\//.test(ua) && !/Chrome\//.test(ua) ? "webkit" : "chromium";
 }

@@ -158,7 +158,7 @@ test("a consent choice is kept at once; denying clears what the SDK stored", () 
 test("the buffer keeps the newest calls within its bounds and saves them only with consent", () => {
   inBrowser(({ items, listeners }) => {
     const b = new Buffer({ maxE: 3 });
-    assert.deepEqual(listeners.sort(), ["pagehide", "visibilitychange"]);
+    assert.deepEqual(listeners.sort(), ["pagehide", "pageshow", "visibilitychange"]);
     for (const n of [1, 2, 3, 4, 5]) b.push(`{"n":${n}}`);
     b.push(["flush", () => {}]);
     assert.deepEqual(b.calls(), ['{"n":3}', '{"n":4}', '{"n":5}']);
@@ -166,8 +166,11 @@ test("the buffer keeps the newest calls within its bounds and saves them only wi
     b.save();
     assert.deepEqual(JSON.parse(items.get(b.tab)), { v: 2, calls: b.calls() });
     assert.equal(b.saved, 3);
-    b.unsave();
+    // Visible again (unsave() settles under the origin's lock): the saved calls are still
+    // there, so they go from storage and stay here.
+    b.settle();
     assert.equal(items.has(b.tab), false);
+    assert.equal(b.calls().length, 3);
     b.choose("pending");
     b.save();
     assert.equal(items.has(b.tab), false, "pending: nothing stored");
@@ -187,6 +190,26 @@ test("the buffer keeps the newest calls within its bounds and saves them only wi
     b.save();
     assert.equal(items.size, 1, "denied: nothing stored");
   }, { store: { [CONSENT_KEY]: "denied" } });
+});
+
+test("saved calls another page took up while this one was hidden are that page's to deliver", () => {
+  inBrowser(({ items }) => {
+    const b = new Buffer({});
+    b.push('{"n":1}');
+    b.push(["flush", () => {}]);
+    b.push('{"n":2}');
+    b.save();
+    assert.equal(b.saved, 2);
+    b.push('{"n":3}'); // recorded after the save: still this page's own
+    items.delete(b.tab); // another page's restore() took the saved calls
+    b.settle();
+    assert.deepEqual(b.calls(), ['{"n":3}']);
+    assert.equal(b.q.length, 2, "the flush stays");
+    assert.equal(b.bytes, 7);
+    assert.equal(b.saved, 0);
+    b.settle();
+    assert.deepEqual(b.calls(), ['{"n":3}'], "once");
+  }, { store: { [CONSENT_KEY]: "granted" } });
 });
 
 test("the loader's defaults are the core's", () => {

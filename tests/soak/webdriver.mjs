@@ -1,5 +1,6 @@
-// A tiny W3C WebDriver client over fetch: chromedriver (Chromium) and geckodriver (Firefox)
-// speak the same protocol, so both browsers take one code path, with real navigations.
+// A tiny W3C WebDriver client over fetch: chromedriver (Chromium), geckodriver (Firefox) and
+// WebKitWebDriver (WebKitGTK's MiniBrowser) speak the same protocol, so every browser takes one
+// code path, with real navigations.
 // One driver process per session (geckodriver serves a single session at a time).
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
@@ -36,11 +37,11 @@ const KINDS = {
   },
   firefox: {
     driverArgs: (port) => ["--port", String(port), "--host", "127.0.0.1"],
-    capabilities: (binary) => ({
+    capabilities: (binary, args = [], prefs = {}) => ({
       browserName: "firefox",
       "moz:firefoxOptions": {
         binary,
-        args: ["-headless"],
+        args: ["-headless", ...args],
         prefs: {
           // No background traffic or first-run pages in a soak.
           "browser.shell.checkDefaultBrowser": false,
@@ -49,8 +50,18 @@ const KINDS = {
           "toolkit.telemetry.enabled": false,
           "network.captive-portal-service.enabled": false,
           "network.connectivity-service.enabled": false,
+          ...prefs,
         },
       },
+    }),
+  },
+  // MiniBrowser has no headless mode: it needs an X display (DISPLAY, e.g. an Xvfb). `args`
+  // adds browser flags, e.g. a proxy.
+  webkit: {
+    driverArgs: (port) => [`--port=${port}`, "--host=127.0.0.1"],
+    capabilities: (binary, args = []) => ({
+      browserName: "MiniBrowser",
+      "webkitgtk:browserOptions": { binary, args: ["--automation", ...args] },
     }),
   },
 };
@@ -62,8 +73,10 @@ export class Session {
     this.driver = driver;
   }
 
-  // Starts a driver and a browser session. `kind` is "chromium" or "firefox".
-  static async start(kind, { driver, binary, log }) {
+  // Starts a driver and a browser session. `kind` is "chromium", "firefox" or "webkit";
+  // `args` are extra browser flags (WebKit and Firefox), `prefs` extra Firefox prefs, and
+  // `capabilities` extra W3C capabilities (e.g. { acceptInsecureCerts: true }).
+  static async start(kind, { driver, binary, log, args, prefs, capabilities }) {
     const k = KINDS[kind];
     if (!k) throw new Error("unknown browser " + kind);
     const port = await freePort();
@@ -82,9 +95,10 @@ export class Session {
     const body = {
       capabilities: {
         alwaysMatch: {
-          ...k.capabilities(binary),
+          ...k.capabilities(binary, args, prefs),
           pageLoadStrategy: "normal",
           timeouts: { script: 300000, pageLoad: 60000, implicit: 0 },
+          ...capabilities,
         },
       },
     };

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod display;
 mod emulator;
 mod json;
 mod parse;
@@ -22,8 +23,8 @@ usage: cargo xtask <command>
 
   setup                  install or check every tool the commands need (idempotent)
   test [TIER...]         run the test tiers (default: all) and print `N passed, M failed`;
-                         tiers: lint native wasm-node wasm-chromium wasm-firefox node-e2e
-                         browser-e2e size consumers soak
+                         tiers: lint native wasm-node wasm-chromium wasm-firefox
+                         wasm-webkit node-e2e browser-e2e size consumers soak
   demo [--addr H:P]      build the web package and serve the demo page and the emulator
                          (default address 127.0.0.1:8787); Ctrl-C stops it
   bench                  compare the SDK with five analytics SDKs in headless Chromium and

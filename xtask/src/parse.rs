@@ -32,6 +32,16 @@ pub struct TestCounts {
     pub results: u64,
 }
 
+impl TestCounts {
+    /// Adds the counts of another run of the same tier.
+    pub fn add(&mut self, other: TestCounts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.ignored += other.ignored;
+        self.results += other.results;
+    }
+}
+
 /// Parses `test result: ok. 5 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; ...`
 /// lines anywhere in `output` and sums them.
 pub fn cargo_test_counts(output: &str) -> TestCounts {

@@ -46,6 +46,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
     ("firefox-esr", "firefox-esr"),
+    // WebKitGTK's WebDriver and its MiniBrowser: WebKit, Safari's engine, as a third browser.
+    ("webkit2gtk-driver", "WebKitWebDriver"),
+    // MiniBrowser has no usable headless mode: the tests give it a virtual display.
+    ("xvfb", "Xvfb"),
 ];
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The wasm-bindgen-cli 0.2.130 lock file pins webpki-roots 1.0.11, which the registry lacks.
@@ -56,7 +60,7 @@ const WEBPKI_ROOTS_PIN: &str = "1.0.10";
 pub enum Needs {
     /// Building the npm package: Rust target, wasm-bindgen, wasm-pack, wasm-opt, esbuild.
     Build,
-    /// Everything: also browsers, drivers, playwright-core, TypeScript and Vite.
+    /// Everything: also browsers, drivers, Xvfb and the consumer tests' npm tools.
     All,
 }
 
@@ -67,6 +71,10 @@ pub struct Tools {
     pub chromium: Option<PathBuf>,
     pub firefox: Option<PathBuf>,
     pub geckodriver: Option<PathBuf>,
+    pub webkit_driver: Option<PathBuf>,
+    /// WebKitGTK's MiniBrowser (not on PATH: it lives in WebKitGTK's library folder).
+    pub minibrowser: Option<PathBuf>,
+    pub xvfb: Option<PathBuf>,
     pub wasm_bindgen: Option<PathBuf>,
     pub wasm_pack: Option<PathBuf>,
     pub wasm_target: bool,
@@ -82,6 +90,28 @@ pub struct Tools {
 }
 
 impl Tools {
+    /// The browsers and drivers for the Node scripts that drive them (the e2e tests, the
+    /// soak), as `SEGOPS_*` variables, with the X display WebKit's MiniBrowser runs on.
+    pub fn browser_env(&self, display: Option<&str>) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut env = Vec::new();
+        for (var, path) in [
+            ("SEGOPS_CHROMIUM", &self.chromium),
+            ("SEGOPS_CHROMEDRIVER", &self.chromedriver),
+            ("SEGOPS_FIREFOX", &self.firefox),
+            ("SEGOPS_GECKODRIVER", &self.geckodriver),
+            ("SEGOPS_WEBKIT_DRIVER", &self.webkit_driver),
+            ("SEGOPS_MINIBROWSER", &self.minibrowser),
+        ] {
+            if let Some(p) = path {
+                env.push((var, p.clone().into_os_string()));
+            }
+        }
+        if let Some(d) = display {
+            env.push(("DISPLAY", d.into()));
+        }
+        env
+    }
+
     /// The pinned npm tool `name` is installed (at its pinned version).
     pub fn has_npm(&self, name: &str) -> bool {
         self.npm_present.contains(&name)
@@ -216,7 +246,7 @@ fn apt_packages(tools: &mut Tools) {
         if which("apt-get").is_none() {
             tools.problem(
                 "apt",
-                format!("missing {list} and there is no apt-get; install Chromium, ChromeDriver and Firefox ESR with your package manager"),
+                format!("missing {list} and there is no apt-get; install Chromium, ChromeDriver, Firefox ESR, WebKitGTK's WebKitWebDriver and Xvfb with your package manager"),
             );
         } else if !is_root() {
             tools.problem(
@@ -252,6 +282,29 @@ fn apt_packages(tools: &mut Tools) {
     tools.chromium = which("chromium");
     tools.chromedriver = which("chromedriver");
     tools.firefox = which("firefox-esr").or_else(|| which("firefox"));
+    tools.webkit_driver = which("WebKitWebDriver");
+    tools.xvfb = which("Xvfb");
+    tools.minibrowser = minibrowser();
+    if tools.webkit_driver.is_some() {
+        match &tools.minibrowser {
+            Some(p) => ui::step("MiniBrowser", format!("present ({})", p.display())),
+            None => tools.problem(
+                "MiniBrowser",
+                "WebKitWebDriver is installed but WebKitGTK's MiniBrowser was not found under /usr/lib/*/webkit2gtk-4.1/".to_string(),
+            ),
+        }
+    }
+}
+
+/// WebKitGTK's MiniBrowser, in its library folder (`/usr/lib/<arch>/webkit2gtk-4.1/`).
+fn minibrowser() -> Option<PathBuf> {
+    let lib = fs::read_dir("/usr/lib").ok()?;
+    let mut dirs: Vec<PathBuf> = lib.filter_map(Result::ok).map(|e| e.path()).collect();
+    dirs.push(PathBuf::from("/usr/lib"));
+    dirs.sort();
+    dirs.into_iter()
+        .map(|d| d.join("webkit2gtk-4.1").join("MiniBrowser"))
+        .find(|p| is_executable(p))
 }
 
 /// Debian's binaryen (wasm-opt 108) produces modules that fail to load; wasm-pack would pick

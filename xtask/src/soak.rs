@@ -3,9 +3,10 @@
 //!
 //! xtask builds the emulator and the wasm-pack web and Node builds, then runs
 //! `tests/soak/soak.mjs`, which starts its own emulators (it stops and restarts one for the
-//! outage scenario), drives the Node build in a child process and both browsers through their
-//! WebDriver drivers, prints the tables and writes `results.json` and `tables.md` to the work
-//! folder (`<target>/xtask/soak-<variant>/`). The full run also puts the tables in
+//! outage scenario), drives the Node build in a child process and the three browsers
+//! (Chromium, Firefox, and WebKitGTK's MiniBrowser on the X display this run passes) through
+//! their WebDriver drivers, prints the tables and writes `results.json` and `tables.md` to the
+//! work folder (`<target>/xtask/soak-<variant>/`). The full run also puts the tables in
 //! `docs/reliability.md`, between the markers below.
 //!
 //! `SOAK_RUNTIMES`, `SOAK_SCENARIOS`, `SOAK_EVENTS` and `SOAK_SEED` pass through to the script
@@ -15,6 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::display::Display;
 use crate::json::{self, Json};
 use crate::proc::run_tee;
 use crate::setup::{self, Needs, Tools};
@@ -67,6 +69,8 @@ pub fn missing_tools(tools: &Tools) -> Option<String> {
         ("chromedriver", tools.chromedriver.is_some()),
         ("firefox-esr", tools.firefox.is_some()),
         ("geckodriver", tools.geckodriver.is_some()),
+        ("webkit2gtk-driver", tools.webkit_driver.is_some()),
+        ("MiniBrowser", tools.minibrowser.is_some()),
     ] {
         if !found {
             missing.push(name);
@@ -82,18 +86,11 @@ pub fn run(
     tools: &Tools,
     builds: &mut pkg::Builds,
     variant: Variant,
+    display: Option<&str>,
 ) -> Result<Outcome, String> {
     if let Some(m) = missing_tools(tools) {
         return Err(m);
     }
-    let (Some(chromium), Some(chromedriver), Some(firefox), Some(geckodriver)) = (
-        &tools.chromium,
-        &tools.chromedriver,
-        &tools.firefox,
-        &tools.geckodriver,
-    ) else {
-        return Err("browsers or drivers missing".into());
-    };
     let emulator_bin = emulator::build(ctx)?;
     let package = builds.package(ctx)?;
     let (web, node) = (package.join("web"), package.join("node"));
@@ -113,10 +110,7 @@ pub fn run(
         .env("SEGOPS_EMULATOR_BIN", &emulator_bin)
         .env("SEGOPS_PKG_WEB", &web)
         .env("SEGOPS_PKG_NODE", &node)
-        .env("SEGOPS_CHROMIUM", chromium)
-        .env("SEGOPS_CHROMEDRIVER", chromedriver)
-        .env("SEGOPS_FIREFOX", firefox)
-        .env("SEGOPS_GECKODRIVER", geckodriver);
+        .envs(tools.browser_env(display));
     let out = run_tee(&mut cmd);
     let results = fs::read_to_string(dir.join("results.json")).map_err(|_| {
         format!(
@@ -187,7 +181,15 @@ pub fn command(ctx: &Ctx, args: &[String]) -> bool {
     };
     let tools = setup::setup(ctx, Needs::All);
     let mut builds = pkg::Builds::default();
-    let outcome = match run(ctx, &tools, &mut builds, variant) {
+    // WebKit's MiniBrowser runs on an X display: this command's own Xvfb when there is none.
+    let display = match Display::get(tools.xvfb.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            ui::problem("soak", e);
+            return false;
+        }
+    };
+    let outcome = match run(ctx, &tools, &mut builds, variant, Some(&display.name)) {
         Ok(o) => o,
         Err(e) => {
             ui::problem("soak", e);

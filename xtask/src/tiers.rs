@@ -7,6 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use crate::display::Display;
 use crate::emulator::{self, Emulator, Output};
 use crate::parse::{self, TestCounts};
 use crate::pkg;
@@ -20,6 +21,7 @@ pub const TIERS: &[&str] = &[
     "wasm-node",
     "wasm-chromium",
     "wasm-firefox",
+    "wasm-webkit",
     "node-e2e",
     "browser-e2e",
     "size",
@@ -133,7 +135,7 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
     let node_tests = list_files(&ctx.root.join(NODE_E2E.dir), "", ".test.mjs");
     let e2e_tests = list_files(&ctx.root.join(BROWSER_E2E.dir), "", ".test.mjs");
     let consumer_tests = list_files(&ctx.root.join(CONSUMERS.dir), "", ".test.mjs");
-    let wasm_tiers = ["wasm-node", "wasm-chromium", "wasm-firefox"];
+    let wasm_tiers = ["wasm-node", "wasm-chromium", "wasm-firefox", "wasm-webkit"];
     let need_emulators = (wasm_tiers.iter().any(|t| want(t)) && !wasm_tests.is_empty())
         || (want(NODE_E2E.tier) && !node_tests.is_empty())
         || (want(BROWSER_E2E.tier) && !e2e_tests.is_empty())
@@ -144,12 +146,26 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
     if need_emulators {
         emulators = start_emulators(ctx);
     }
+    // WebKitGTK's MiniBrowser needs an X display: this run's own Xvfb when there is none, stopped
+    // when the function returns.
+    let display = ((want("wasm-webkit") && !wasm_tests.is_empty())
+        || (want(BROWSER_E2E.tier) && !e2e_tests.is_empty())
+        || want("soak"))
+    .then(|| Display::get(tools.xvfb.as_deref()));
+    if let Some(Err(e)) = &display {
+        ui::problem("display", e);
+    }
+    let display_name = match &display {
+        Some(Ok(d)) => Some(d.name.as_str()),
+        _ => None,
+    };
 
-    for (tier, browser) in
-        wasm_tiers
-            .into_iter()
-            .zip([Browser::Node, Browser::Chromium, Browser::Firefox])
-    {
+    for (tier, browser) in wasm_tiers.into_iter().zip([
+        Browser::Node,
+        Browser::Chromium,
+        Browser::Firefox,
+        Browser::Webkit,
+    ]) {
         if !want(tier) {
             continue;
         }
@@ -158,7 +174,7 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
         } else {
             timed(tier, || {
                 with_live_emulators(tier, &mut emulators, |e| {
-                    wasm_tier(ctx, &tools, tier, browser, &wasm_tests, e)
+                    wasm_tier(ctx, &tools, tier, browser, &wasm_tests, e, display_name)
                 })
             })
         };
@@ -173,6 +189,7 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
                 &mut emulators,
                 suite,
                 tests,
+                display_name,
             ));
         }
     }
@@ -188,10 +205,13 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
             &mut emulators,
             suite,
             tests,
+            display_name,
         ));
     }
     if want("soak") {
-        rows.push(timed("soak", || soak_tier(ctx, &tools, &mut builds)));
+        rows.push(timed("soak", || {
+            soak_tier(ctx, &tools, &mut builds, display_name)
+        }));
     }
     if let Ok(e) = &emulators {
         for emu in [&e.normal, &e.short] {
@@ -204,6 +224,7 @@ pub fn run(ctx: &Ctx, selected: &[String]) -> bool {
         }
     }
     drop(emulators);
+    drop(display);
 
     if !tools.problems.is_empty() {
         ui::heading("setup problems");
@@ -308,6 +329,10 @@ fn lint(ctx: &Ctx, tools: &Tools) -> Row {
         ]),
     );
     if tools.wasm_target {
+        // The wasm test suites import the package's JS as one generated file.
+        if let Err(e) = pkg::test_bundle(ctx) {
+            ui::problem("lint", &e);
+        }
         check(
             "clippy wasm32",
             ctx.cargo().args([
@@ -484,6 +509,18 @@ enum Browser {
     Node,
     Chromium,
     Firefox,
+    /// WebKitGTK's MiniBrowser through WebKitWebDriver, on an X display.
+    Webkit,
+}
+
+/// The capabilities that make WebKitWebDriver start MiniBrowser (`minibrowser`): the
+/// wasm-bindgen runner drives it as it drives geckodriver (a W3C session, with these merged in;
+/// the Firefox options it adds are ignored).
+pub fn webkit_capabilities(minibrowser: &Path) -> String {
+    format!(
+        "{{\"browserName\": \"MiniBrowser\", \"webkitgtk:browserOptions\": {{\"binary\": {}, \"args\": [\"--automation\"]}}}}\n",
+        crate::json::quote(&minibrowser.to_string_lossy())
+    )
 }
 
 fn wasm_tier(
@@ -493,6 +530,7 @@ fn wasm_tier(
     browser: Browser,
     files: &[String],
     emus: &Emulators,
+    display: Option<&str>,
 ) -> Row {
     if !tools.wasm_target {
         return Row::not_run(tier, "no wasm32-unknown-unknown target (see setup)");
@@ -503,41 +541,8 @@ fn wasm_tier(
     if let Err(e) = pkg::test_bundle(ctx) {
         return Row::not_run(tier, format!("no test bundle of js/: {e}"));
     }
-    let mut cmd = ctx.cargo();
-    cmd.args([
-        "test",
-        "-p",
-        "segops-sdk",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--no-fail-fast",
-    ]);
-    for f in files {
-        cmd.arg("--test").arg(f.trim_end_matches(".rs"));
-    }
-    cmd.env(
-        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-        "wasm-bindgen-test-runner",
-    )
-    .env("WASM_BINDGEN_TEST_TIMEOUT", "600")
-    .env(
-        "WASM_BINDGEN_TEST_ADDRESS",
-        format!("127.0.0.1:{}", emus.test_port),
-    )
-    .envs(test_env(emus));
-    for var in [
-        "WASM_BINDGEN_USE_BROWSER",
-        "WASM_BINDGEN_USE_NODE_EXPERIMENTAL",
-        "WASM_BINDGEN_USE_DENO",
-        "WASM_BINDGEN_USE_DEDICATED_WORKER",
-        "WASM_BINDGEN_USE_SHARED_WORKER",
-        "WASM_BINDGEN_USE_SERVICE_WORKER",
-        "CHROMEDRIVER",
-        "GECKODRIVER",
-        "SAFARIDRIVER",
-    ] {
-        cmd.env_remove(var);
-    }
+    // The runner's browser choice, by environment.
+    let mut browser_env: Vec<(&str, OsString)> = Vec::new();
     match browser {
         Browser::Node => {
             if tools.node.is_none() {
@@ -548,20 +553,97 @@ fn wasm_tier(
             let (Some(driver), Some(_)) = (&tools.chromedriver, &tools.chromium) else {
                 return Row::not_run(tier, "no chromium/chromedriver (see setup)");
             };
-            cmd.env("WASM_BINDGEN_USE_BROWSER", "1")
-                .env("CHROMEDRIVER", driver);
+            browser_env.push(("WASM_BINDGEN_USE_BROWSER", "1".into()));
+            browser_env.push(("CHROMEDRIVER", driver.into()));
         }
         Browser::Firefox => {
             let (Some(driver), Some(_)) = (&tools.geckodriver, &tools.firefox) else {
                 return Row::not_run(tier, "no firefox-esr/geckodriver (see setup)");
             };
-            cmd.env("WASM_BINDGEN_USE_BROWSER", "1")
-                .env("GECKODRIVER", driver);
+            browser_env.push(("WASM_BINDGEN_USE_BROWSER", "1".into()));
+            browser_env.push(("GECKODRIVER", driver.into()));
+        }
+        Browser::Webkit => {
+            let (Some(driver), Some(mini)) = (&tools.webkit_driver, &tools.minibrowser) else {
+                return Row::not_run(tier, "no WebKitWebDriver/MiniBrowser (see setup)");
+            };
+            let Some(display) = display else {
+                return Row::not_run(tier, "no X display (see the display problem above)");
+            };
+            let caps = ctx.target_dir.join("xtask").join("webkit-webdriver.json");
+            let written = fs::create_dir_all(ctx.target_dir.join("xtask"))
+                .and_then(|_| fs::write(&caps, webkit_capabilities(mini)));
+            if let Err(e) = written {
+                return Row::not_run(tier, format!("{}: {e}", caps.display()));
+            }
+            // The runner drives any W3C driver it is given as GECKODRIVER.
+            browser_env.push(("WASM_BINDGEN_USE_BROWSER", "1".into()));
+            browser_env.push(("GECKODRIVER", driver.into()));
+            browser_env.push(("WASM_BINDGEN_TEST_WEBDRIVER_JSON", caps.into()));
+            browser_env.push(("DISPLAY", display.into()));
         }
     }
-    let out = run_tee(&mut cmd);
-    let counts = parse::cargo_test_counts(&out.output);
-    Row::from_counts(tier, out.success(), counts, files.len() as u64)
+    let command = |files: &[&String]| {
+        let mut cmd = ctx.cargo();
+        cmd.args([
+            "test",
+            "-p",
+            "segops-sdk",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--no-fail-fast",
+        ]);
+        for f in files {
+            cmd.arg("--test").arg(f.trim_end_matches(".rs"));
+        }
+        cmd.env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        )
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600")
+        .env(
+            "WASM_BINDGEN_TEST_ADDRESS",
+            format!("127.0.0.1:{}", emus.test_port),
+        )
+        .envs(test_env(emus));
+        for var in [
+            "WASM_BINDGEN_USE_BROWSER",
+            "WASM_BINDGEN_USE_NODE_EXPERIMENTAL",
+            "WASM_BINDGEN_USE_DENO",
+            "WASM_BINDGEN_USE_DEDICATED_WORKER",
+            "WASM_BINDGEN_USE_SHARED_WORKER",
+            "WASM_BINDGEN_USE_SERVICE_WORKER",
+            "CHROMEDRIVER",
+            "GECKODRIVER",
+            "SAFARIDRIVER",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(browser_env.iter().map(|(k, v)| (k, v)));
+        cmd
+    };
+    // In WebKit the hostile table runs with JavaScriptCore's optimizing JIT (DFG) off: under its
+    // thousands of megamorphic rows, the DFG made the table's own getUser()/beforeSend() answer
+    // a stale value (a JSC miscompile; see docs/reliability.md, "WebKit"). Every other suite,
+    // and the e2e test of the same calls on the built package, runs with the JIT on.
+    let (hostile, rest): (Vec<&String>, Vec<&String>) = files
+        .iter()
+        .partition(|f| browser == Browser::Webkit && f.trim_end_matches(".rs") == "wasm_hostile");
+    let mut ok = true;
+    let mut counts = TestCounts::default();
+    for (group, jit_off) in [(rest, false), (hostile, true)] {
+        if group.is_empty() {
+            continue;
+        }
+        let mut cmd = command(&group);
+        if jit_off {
+            cmd.env("JSC_useDFGJIT", "0");
+        }
+        let out = run_tee(&mut cmd);
+        ok &= out.success();
+        counts.add(parse::cargo_test_counts(&out.output));
+    }
+    Row::from_counts(tier, ok, counts, files.len() as u64)
 }
 
 /// What a `node --test` tier runs against, and the variable that tells the tests where it is.
@@ -639,13 +721,14 @@ fn suite_row(
     emulators: &mut Result<Emulators, String>,
     suite: NodeSuite,
     tests: &[String],
+    display: Option<&str>,
 ) -> Row {
     if tests.is_empty() {
         return Row::skipped(suite.tier, format!("no {}/*.test.mjs", suite.dir));
     }
     timed(suite.tier, || {
         with_live_emulators(suite.tier, emulators, |e| {
-            node_suite(ctx, tools, builds, e, suite)
+            node_suite(ctx, tools, builds, e, suite, display)
         })
     })
 }
@@ -656,6 +739,7 @@ fn node_suite(
     builds: &mut pkg::Builds,
     emus: &Emulators,
     suite: NodeSuite,
+    display: Option<&str>,
 ) -> Row {
     let tier = suite.tier;
     if tools.wasm_pack.is_none() || tools.node.is_none() {
@@ -697,10 +781,8 @@ fn node_suite(
         .current_dir(&ctx.root)
         .env(var, &pkg_path)
         .envs(test_env(emus))
-        .env("SEGOPS_NODE_TOOLS", setup::tools_dir());
-    if let Some(chromium) = &tools.chromium {
-        cmd.env("SEGOPS_CHROMIUM", chromium);
-    }
+        .env("SEGOPS_NODE_TOOLS", setup::tools_dir())
+        .envs(tools.browser_env(display));
     let out = run_tee(&mut cmd);
     let Some(c) = parse::tap_counts(&out.output) else {
         return failed(format!("no TAP summary from node ({})", out.describe()));
@@ -729,11 +811,12 @@ fn node_suite(
 
 /// The byte budget the `size` tier asserts: gzip -9 of everything a browser fetches for the SDK
 /// (`import "@segops/sdk"`: the loader, the engine chunk it imports when a client is created,
-/// and the .wasm). The package is at 67,672 (2% of headroom here); the target is 35,000 and the
-/// goal beyond under 17 KB, below Snowplow's full-featured tracker. What is left is the core's
-/// own code (input checks and messages, the pipeline, JSON, referrals): see the README's Size
-/// section. Lower it with every cut.
-pub const SIZE_BUDGET_GZIP: u64 = 69_000;
+/// and the .wasm). The package was at 67,672 before the back/forward-cache hand-over (about 1.5
+/// KB: which events a saved snapshot held, and giving them up) took it to about 69,200; the
+/// target is 35,000 and the goal beyond under 17 KB, below Snowplow's full-featured tracker.
+/// What is left is the core's own code (input checks and messages, the pipeline, JSON,
+/// referrals): see the README's Size section. Lower it with every cut.
+pub const SIZE_BUDGET_GZIP: u64 = 70_000;
 
 /// The budget for the part a page fetches before the code that imports the SDK can go on (the
 /// loader and what it imports statically): gzip -9.
@@ -830,12 +913,12 @@ fn size(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
 /// The soak's short variant (1,000 events per runtime, the scenarios at full length). It starts
 /// its own emulators. Each check counts as a test; checks that fail because of a known SDK bug
 /// are named in the note, not counted as failures.
-fn soak_tier(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds) -> Row {
+fn soak_tier(ctx: &Ctx, tools: &Tools, builds: &mut pkg::Builds, display: Option<&str>) -> Row {
     const TIER: &str = "soak";
     if let Some(missing) = soak::missing_tools(tools) {
         return Row::not_run(TIER, missing);
     }
-    match soak::run(ctx, tools, builds, soak::Variant::Short) {
+    match soak::run(ctx, tools, builds, soak::Variant::Short, display) {
         Ok(o) => {
             let failed = if o.success { o.failed } else { o.failed.max(1) };
             let mut note = Vec::new();

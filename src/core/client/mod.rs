@@ -341,6 +341,11 @@ impl Client {
         self.core.snapshot()
     }
 
+    /// Whether another page took up this page's saved snapshot: see [`Pipeline::hand_over`].
+    pub fn hand_over(&mut self, taken: bool, racy: bool) -> usize {
+        self.core.hand_over(taken, racy)
+    }
+
     /// Takes up the events an earlier page saved (`{"v":1,...}`); how many.
     pub fn restore(&mut self, text: &str, now: f64) -> usize {
         if self.inert {

@@ -130,6 +130,7 @@ pub fn stats(core: &Pipeline, before_send_errors: u64, now: f64) -> String {
     member(&mut out, "remints", s.remints);
     member(&mut out, "keepaliveRequests", s.keepalive_requests);
     member(&mut out, "restored", s.restored);
+    member(&mut out, "handedOver", s.handed_over);
     member(&mut out, "unsaved", s.unsaved);
     out.push_str(",\"tokenExpiresInMs\":");
     match core.token_remaining_ms(now) {

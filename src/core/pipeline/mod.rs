@@ -110,6 +110,9 @@ pub struct Stats {
     pub keepalive_requests: u64,
     /// Events saved by an earlier page of this origin and taken up by this one.
     pub restored: u64,
+    /// Events this page had saved and another page of the origin took up (and sends) while
+    /// this one was hidden or in the back/forward cache.
+    pub handed_over: u64,
     /// Events the last snapshot for the next page load could not hold (over its bound).
     pub unsaved: u64,
     /// Recorded events that had values cut by the caps on properties, traits and context
@@ -271,6 +274,9 @@ pub struct Pipeline {
     deadline: Option<f64>,
     /// Send without waiting until every event with a sequence number up to this one is out.
     flush_target: u64,
+    /// The events (sequence numbers, ascending) of the latest snapshot for the next page load,
+    /// and of the one before it (see [`Pipeline::hand_over`]).
+    saved: [Vec<u64>; 2],
     shutting_down: bool,
     overflow_warned: bool,
     truncation_warned: bool,
@@ -319,6 +325,7 @@ impl Pipeline {
             not_before: 0.0,
             deadline: None,
             flush_target: 0,
+            saved: [Vec::new(), Vec::new()],
             shutting_down: false,
             overflow_warned: false,
             truncation_warned: false,

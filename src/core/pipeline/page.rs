@@ -78,6 +78,67 @@ impl Pipeline {
         requests
     }
 
+    /// Another page of the origin took up this page's saved snapshot while this page was hidden
+    /// (or frozen in the back/forward cache): the events it held are that page's to deliver
+    /// now. They go from here, wherever they are (queued, waiting for a retry, in flight: an
+    /// answer that comes later is ignored); events the snapshot did not hold stay (recorded
+    /// after it, or left out of it by its bound). With `racy`, the latest snapshot was written
+    /// while the one before it was still in storage, outside the origin's lock, so the other
+    /// page may have taken either: only the events both held go. Counted in
+    /// `stats().handedOver`, not as dropped: nothing is lost. Returns how many.
+    /// Without `taken`, the snapshot was found untaken (and removed): this only forgets which
+    /// events it held.
+    pub fn hand_over(&mut self, taken: bool, racy: bool) -> usize {
+        let [latest, previous] = core::mem::take(&mut self.saved);
+        if !taken {
+            return 0;
+        }
+        let taken = |seq: u64| {
+            latest.binary_search(&seq).is_ok() && (!racy || previous.binary_search(&seq).is_ok())
+        };
+        let before = self.pending();
+        let mut bytes = 0;
+        self.queue.retain(|e| {
+            let keep = !taken(e.seq);
+            if !keep {
+                bytes += e.len();
+            }
+            keep
+        });
+        self.queue_bytes -= bytes;
+        if self.queue.is_empty() {
+            self.deadline = None;
+        }
+        // A batch (waiting for a retry, in flight, or sent with keepalive) goes when the other
+        // page holds all of it, which is the rule: its events were recorded before the
+        // snapshot. Otherwise it stays, and the server drops what it gets twice by message_id.
+        // An answer to a batch that went is ignored.
+        let gone = |b: &Batch| b.events.iter().all(|e| taken(e.seq));
+        self.ready.retain(|b| !gone(b));
+        if self.in_flight.as_ref().is_some_and(|(_, b, _)| gone(b)) {
+            self.in_flight = None;
+        }
+        let mut i = 0;
+        while i < self.keepalive.len() {
+            if gone(&self.keepalive[i].1) {
+                self.keepalive.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        let n = before - self.pending();
+        self.stats.handed_over += n as u64;
+        if n > 0 {
+            let mut m = String::from("SegOps: ");
+            crate::core::num::push_int(&mut m, n as i64);
+            m.push_str(
+                " unsent event(s) were taken up by another page of this site, which sends them",
+            );
+            self.debug(&[&m]);
+        }
+        n
+    }
+
     /// The page is visible again (or back online): resume at once, without waiting out a
     /// backoff that was counting while nobody was looking.
     pub fn resume(&mut self, now: f64) {
@@ -90,6 +151,9 @@ impl Pipeline {
     /// [`MAX_PERSIST_BYTES`] (`stats().unsaved` counts the others). Empty when there is
     /// nothing to save, and always without consent (pending events live in memory only).
     pub fn snapshot(&mut self) -> String {
+        // Which events this snapshot holds, for hand_over(); the previous one's too.
+        self.saved.swap(0, 1);
+        self.saved[0].clear();
         if self.consent != Consent::Granted {
             self.stats.unsaved = 0;
             return String::new();
@@ -124,6 +188,15 @@ impl Pipeline {
             start -= 1;
         }
         let unsaved = start as u64;
+        // Ascending, for binary_search (inserting into a nearly sorted list, with no sort code
+        // in the module).
+        let mut held: Vec<u64> = Vec::with_capacity(all.len() - start);
+        for e in &all[start..] {
+            if let Err(at) = held.binary_search(&e.seq) {
+                held.insert(at, e.seq);
+            }
+        }
+        self.saved[0] = held;
         let mut out = String::with_capacity(size + 20);
         out.push_str("{\"v\":1,\"events\":[");
         for (i, e) in all[start..].iter().enumerate() {

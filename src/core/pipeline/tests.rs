@@ -893,6 +893,104 @@ fn a_snapshot_over_its_bound_keeps_the_newest() {
     assert!(kept.last().unwrap().as_str().unwrap().contains("\"m79\""));
 }
 
+/// Sends everything `p` has due from `now` on, answering each request 200; the message ids sent.
+fn deliver_all(p: &mut Pipeline, mut now: f64) -> Vec<String> {
+    let mut sent = Vec::new();
+    while let Some(r) = p.poll_full(now) {
+        now += 1.0;
+        sent.extend(ids(&r));
+        p.on_result(r.id, ok(1), now);
+    }
+    sent
+}
+
+#[test]
+fn a_snapshot_another_page_took_is_not_sent_again_and_later_events_are() {
+    let mut p = pipeline(|c| c.flush_at = Some(1.0));
+    for i in 0..3 {
+        p.enqueue(&format!("old{i}"), ev("x"), None, 0.0).unwrap();
+    }
+    // Hidden: the queue goes with keepalive (answered 503: the page froze) and is saved.
+    let hidden = p.hidden_full(1.0);
+    assert_eq!(hidden.len(), 1);
+    p.on_result(hidden[0].id, status(503, ""), 2.0);
+    let snap = p.snapshot();
+    assert!(snap.contains("old2"));
+    // Recorded after the snapshot (say by a timer before the page froze).
+    p.enqueue("new0", ev("x"), None, 3.0).unwrap();
+    // Back from the back/forward cache: another page took the snapshot.
+    assert_eq!(p.hand_over(true, false), 3);
+    assert_eq!(p.stats().handed_over, 3);
+    assert_eq!(p.stats().dropped_total(), 0, "handed over is not dropped");
+    p.resume(10.0); // shown again: no waiting out the backoff of the frozen page's 503
+    assert_eq!(deliver_all(&mut p, 10.0), ["new0"]);
+    assert_eq!(p.hand_over(true, false), 0, "once");
+}
+
+#[test]
+fn a_snapshot_found_untaken_keeps_every_event() {
+    let mut p = pipeline(|c| c.flush_at = Some(1.0));
+    p.enqueue("a", ev("x"), None, 0.0).unwrap();
+    p.snapshot();
+    assert_eq!(p.hand_over(false, false), 0, "found untaken");
+    assert_eq!(
+        p.hand_over(true, false),
+        0,
+        "and forgotten: nothing is known to be taken"
+    );
+    assert_eq!(deliver_all(&mut p, 10.0), ["a"]);
+}
+
+#[test]
+fn hand_over_leaves_what_the_snapshot_left_out_by_its_bound() {
+    let mut p = pipeline(|c| {
+        c.max_queue_bytes = Some(64.0 * 1024.0 * 1024.0);
+        c.flush_at = Some(1.0);
+    });
+    let pad = "y".repeat(7_000);
+    for i in 0..80 {
+        let mut e = ev("big");
+        e.properties = Some(format!(r#"{{"a":"{pad}","b":"{pad}","c":"{pad}"}}"#));
+        p.enqueue(&format!("m{i}"), e, None, 0.0).unwrap();
+    }
+    p.snapshot();
+    let unsaved = p.stats().unsaved as usize;
+    assert!(unsaved > 0);
+    assert_eq!(p.hand_over(true, false), 80 - unsaved);
+    let sent = deliver_all(&mut p, 10.0);
+    let want: Vec<String> = (0..unsaved).map(|i| format!("m{i}")).collect();
+    assert_eq!(
+        sent, want,
+        "the oldest, which no snapshot held, are still sent"
+    );
+}
+
+#[test]
+fn a_racy_hand_over_gives_up_only_what_both_snapshots_held() {
+    let mut p = pipeline(|c| c.flush_at = Some(1.0));
+    p.enqueue("a", ev("x"), None, 0.0).unwrap();
+    p.snapshot();
+    p.enqueue("b", ev("x"), None, 1.0).unwrap();
+    // Written over the first while another page may have been taking it.
+    p.snapshot();
+    assert_eq!(p.hand_over(true, true), 1);
+    assert_eq!(deliver_all(&mut p, 10.0), ["b"]);
+}
+
+#[test]
+fn a_batch_in_flight_that_was_taken_is_forgotten_and_its_answer_ignored() {
+    let mut p = pipeline(|c| c.flush_at = Some(1.0));
+    p.enqueue("a", ev("x"), None, 0.0).unwrap();
+    p.enqueue("b", ev("x"), None, 0.0).unwrap();
+    let r = p.poll_full(1.0).unwrap();
+    p.snapshot();
+    assert_eq!(p.hand_over(true, false), 2);
+    assert_eq!(p.pending(), 0);
+    p.on_result(r.id, ok(2), 2.0);
+    assert_eq!(p.stats().sent, 0, "the other page counts them");
+    assert_eq!(p.poll_full(3.0), None);
+}
+
 // ---- consent and caps ----------------------------------------------------------------
 
 #[test]
