@@ -253,6 +253,8 @@ fn config_input() -> impl Strategy<Value = ConfigInput> {
                     max_event_bytes,
                     max_batch_bytes,
                     request_timeout_ms,
+                    // Any number, like the others: the ranges differ, the checks are the same.
+                    session_timeout_ms: request_timeout_ms.map(|v| v * 600.0),
                     debug,
                     consent,
                     respect_global_privacy_control: gpc,

@@ -1,5 +1,5 @@
-//! Page views, AI referrals and the page lifecycle (hide, save, restore, back/forward cache),
-//! in Chromium, Firefox and WebKit; in Node, trackPageView is a harmless no-op.
+//! Page views, AI referrals, visits and the page lifecycle (hide, save, restore, back/forward
+//! cache), in Chromium, Firefox and WebKit; in Node, trackPageView is a harmless no-op.
 #![cfg(target_arch = "wasm32")]
 
 mod support;
@@ -219,6 +219,91 @@ async fn an_empty_referrer_falls_back_to_utm_source_and_lookalikes_do_not_count(
     };
     assert_eq!(error_field(&e).as_deref(), Some("aiProviders[0]"));
     for c in [c, c2, c3] {
+        JsFuture::from(c.shutdown()).await.unwrap();
+    }
+}
+
+/// The visit's id and attribution of a stored event.
+fn visit_of(e: &JsValue) -> (Option<String>, JsValue) {
+    let context = get(e, "context");
+    (string(&context, "session_id"), get(&context, "attribution"))
+}
+
+#[wasm_bindgen_test]
+async fn the_clients_of_an_origin_share_a_visit_and_reset_starts_a_new_one() {
+    if !is_browser() {
+        return;
+    }
+    let run = run_id("visit");
+    set_referrer("");
+    set_landing(&format!("?utm_source=chatgpt.com&utm_campaign={run}"));
+    // One tab: a visit from ChatGPT (the utm fallback), its page view, an event.
+    let a = SegOpsClient::new(config(public_key(), "")).unwrap();
+    JsFuture::from(a.ready()).await.unwrap();
+    let anon = a.anonymous_id();
+    a.track_page_view(JsValue::UNDEFINED).unwrap();
+    a.track(js(r#"{"eventType":"added_to_cart"}"#)).unwrap();
+    flush(&a).await;
+    let visit = a.session_id().expect("a visit");
+    // Another tab of the origin on the same landing URL (as a reload would be): the same visit,
+    // and no second referral.
+    let b = SegOpsClient::new(config(public_key(), "")).unwrap();
+    JsFuture::from(b.ready()).await.unwrap();
+    assert_eq!(b.session_id().as_deref(), Some(visit.as_str()));
+    b.track_page_view(JsValue::UNDEFINED).unwrap();
+    set_landing("?step=2");
+    b.track_page_view(JsValue::UNDEFINED).unwrap(); // a route change, the campaign left behind
+                                                    // Logout: the event recorded just before reset() in the same tick is the old visitor's.
+    b.track(js(r#"{"eventType":"logged_out"}"#)).unwrap();
+    b.reset();
+    b.track(js(r#"{"eventType":"after_logout"}"#)).unwrap();
+    flush(&b).await;
+    set_landing("");
+    let anon2 = b.anonymous_id();
+    let visit2 = b.session_id().expect("a new visit");
+    assert_ne!(anon2, anon, "reset() gives a new anonymous id");
+    assert_ne!(visit2, visit, "reset() starts a new visit");
+
+    let before = by_type(&anon).await;
+    let types: Vec<&str> = before.iter().map(|(t, _)| t.as_str()).collect();
+    let count = |t: &str| types.iter().filter(|x| **x == t).count();
+    assert_eq!(count("ai_referral_session"), 1, "{types:?}");
+    assert_eq!(count("page_viewed"), 3, "{types:?}");
+    assert_eq!(count("added_to_cart") + count("logged_out"), 2, "{types:?}");
+    assert_eq!(before.len(), 6, "{types:?}");
+    for (t, e) in &before {
+        let (id, attribution) = visit_of(e);
+        assert_eq!(id.as_deref(), Some(visit.as_str()), "{t}: session_id");
+        assert_eq!(
+            string(&attribution, "utm_campaign").as_deref(),
+            Some(run.as_str()),
+            "{t}: attribution"
+        );
+        assert_eq!(
+            string(&attribution, "source_provider").as_deref(),
+            Some("chatgpt"),
+            "{t}: attribution"
+        );
+    }
+    let referral = &before
+        .iter()
+        .find(|(t, _)| t == "ai_referral_session")
+        .unwrap()
+        .1;
+    assert_eq!(
+        string(&get(referral, "properties"), "session_id").as_deref(),
+        Some(visit.as_str())
+    );
+    let after = by_type(&anon2).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].0, "after_logout");
+    let (id, attribution) = visit_of(&after[0].1);
+    assert_eq!(id.as_deref(), Some(visit2.as_str()));
+    assert!(
+        attribution.is_undefined(),
+        "a visit after reset() has no attribution"
+    );
+    for c in [a, b] {
         JsFuture::from(c.shutdown()).await.unwrap();
     }
 }

@@ -6,7 +6,8 @@
 // signed user ids, with a signature from the emulator's dev signer standing in for the app's
 // backend. The events panel and the signer use the owner login, which only a local emulator
 // should ever hand to a page. The consent banner switches the client between the SDK's three
-// consent states with setConsent().
+// consent states with setConsent(). The Visit panel shows the SDK's visit (client.sessionId,
+// its age and attribution); "Log out" calls reset().
 import { SegOpsClient } from "./pkg/index.js";
 
 // The local emulator's documented dev owner (dev-config.json may name another).
@@ -32,6 +33,7 @@ let apiUrl;
 let client = null;
 let clientKey = null;
 let anonymousId = null;
+const myIds = new Set(); // every anonymous id this page has had (logout and denial change it)
 let currentUser = "anonymous";
 let signature = null; // { user_id_sig, user_id_ts, fetchedAt } for alice
 let busy = false;
@@ -181,6 +183,13 @@ function newClient(apiKey) {
   return new SegOpsClient(options);
 }
 
+// The anonymous id getUser() hands out from here on.
+function setAnonymousId(id) {
+  anonymousId = id;
+  if (id) myIds.add(id);
+  lastRendered = ""; // the events panel marks the current id
+}
+
 // Makes `user` current: a fresh signature for alice, and a client for the user's key (the old
 // client, if the key changes, is flushed and shut down in the background).
 async function switchUser(user, { initial = false } = {}) {
@@ -189,53 +198,95 @@ async function switchUser(user, { initial = false } = {}) {
   busy = true;
   document.body.dataset.switching = "true";
   try {
-    if (USERS[user].signed) {
-      try {
-        await freshSignature();
-      } catch (e) {
-        showError(e, `signing alice's user id with the dev signer`);
-        if (!initial) return;
-        user = "anonymous";
-      }
+    await useUser(user, initial);
+  } finally {
+    busy = false;
+    document.body.dataset.switching = "false";
+  }
+}
+
+async function useUser(user, initial) {
+  if (USERS[user].signed) {
+    try {
+      await freshSignature();
+    } catch (e) {
+      showError(e, `signing alice's user id with the dev signer`);
+      if (!initial) return;
+      user = "anonymous";
     }
-    const apiKey = keyFor(user);
-    if (!client || clientKey !== apiKey) {
-      let next;
-      try {
-        next = newClient(apiKey);
-      } catch (e) {
-        showError(e, "new SegOpsClient()");
-        return;
-      }
-      const old = client;
-      client = next;
-      clientKey = apiKey;
-      // The anonymous id is the SDK's (stored, or new) once its module is ready; calls made
-      // before are kept and sent then.
-      try {
-        await next.ready;
-      } catch (e) {
-        showError(e, "loading the SDK's WebAssembly (./pkg/)");
-      }
-      anonymousId = next.anonymousId;
-      tokenBest = 0;
-      if (old) {
-        Promise.resolve()
-          .then(() => old.flush())
-          .then(() => old.shutdown())
-          .then(() => logCall("old client flushed, shutdown()", true, false))
-          .catch((e) => showError(e, "shutting down the old client"));
-      }
+  }
+  const apiKey = keyFor(user);
+  if (!client || clientKey !== apiKey) {
+    let next;
+    try {
+      next = newClient(apiKey);
+    } catch (e) {
+      showError(e, "new SegOpsClient()");
+      return;
     }
-    currentUser = user;
-    try { localStorage.setItem(USER_KEY, user); } catch { /* storage disabled */ }
+    const old = client;
+    client = next;
+    clientKey = apiKey;
+    // The anonymous id is the SDK's (stored, or new) once its module is ready; calls made
+    // before are kept and sent then.
+    try {
+      await next.ready;
+    } catch (e) {
+      showError(e, "loading the SDK's WebAssembly (./pkg/)");
+    }
+    setAnonymousId(next.anonymousId);
+    tokenBest = 0;
+    if (old) {
+      Promise.resolve()
+        .then(() => old.flush())
+        .then(() => old.shutdown())
+        .then(() => logCall("old client flushed, shutdown()", true, false))
+        .catch((e) => showError(e, "shutting down the old client"));
+    }
+  }
+  currentUser = user;
+  try { localStorage.setItem(USER_KEY, user); } catch { /* storage disabled */ }
+  renderUser();
+  if (!initial) renderVisitSoon();
+  // What an app records when someone logs in; for alice it also hands the session its
+  // signature, which identify() (it names its user) cannot carry.
+  if (!initial && user !== "anonymous") {
+    sdk(`track({ eventType: "signed_in" })`, (c) =>
+      c.track({ eventType: "signed_in", properties: { via: "demo user switcher" } }));
+  }
+}
+
+// "Log out": what an app does at a logout. reset() goes to the client that recorded the user's
+// events, so that they (and a last "signed_out") are delivered under the old identity and visit;
+// later calls get a new anonymous id and a new visit without attribution. Then the page is on
+// the anonymous user: for alice that is another key, so a new client, which takes the new
+// anonymous id and visit from the SDK's storage (the old client is flushed and shut down, as on
+// any switch).
+async function logOut() {
+  if (busy || !client) return;
+  busy = true;
+  document.body.dataset.switching = "true";
+  try {
+    const user = currentUser;
+    if (user !== "anonymous") {
+      await beforeCall();
+      sdk(`track({ eventType: "signed_out" })`, (c) =>
+        c.track({ eventType: "signed_out", properties: { via: "demo log out" } }));
+    }
+    if (!sdk("reset()", (c) => c.reset())) return;
+    const fresh = { anonymousId: client.anonymousId, sessionId: client.sessionId };
+    setAnonymousId(fresh.anonymousId);
+    currentUser = "anonymous"; // getUser() names nobody from here on
     renderUser();
-    // What an app records when someone logs in; for alice it also hands the session its
-    // signature, which identify() (it names its user) cannot carry.
-    if (!initial && user !== "anonymous") {
-      sdk(`track({ eventType: "signed_in" })`, (c) =>
-        c.track({ eventType: "signed_in", properties: { via: "demo user switcher" } }));
+    await useUser("anonymous", false);
+    // With consent pending or denied the SDK stores neither the new anonymous id nor the new
+    // visit, so a new client starts from what storage held before the logout: reset it too.
+    if (client.anonymousId !== fresh.anonymousId || client.sessionId !== fresh.sessionId) {
+      sdk("reset() on the new client", (c) => c.reset());
+      setAnonymousId(client.anonymousId);
+      renderUser();
     }
+    renderVisitSoon();
   } finally {
     busy = false;
     document.body.dataset.switching = "false";
@@ -323,6 +374,7 @@ function wire() {
     logCall("raw fetch: claim another user_id", false);
     showError(e, "impersonation attempt");
   }));
+  $("#log-out").addEventListener("click", () => logOut());
   $("#show-all").addEventListener("change", () => { lastRendered = ""; renderEvents(); });
   for (const b of document.querySelectorAll("[data-consent-choice]")) {
     b.addEventListener("click", () => setConsent(b.dataset.consentChoice));
@@ -369,7 +421,7 @@ function setConsent(state) {
   if (!client || client.consent === state) return;
   if (sdk(`setConsent("${state}")`, (c) => c.setConsent(state))) {
     // Denying gives the visitor a fresh anonymous id; getUser() hands it out from here on.
-    anonymousId = client.anonymousId;
+    setAnonymousId(client.anonymousId);
     renderUser();
     renderConsent();
   }
@@ -424,6 +476,109 @@ function renderStats() {
   if (problem) p.textContent = `${s.halted ? "halted" : "last error"}: ${problem.code}: ${problem.message}`;
 }
 
+// ---- the visit ---------------------------------------------------------------------------
+
+// The SDK's record of the visit the tabs of this origin share: {"id", "start", "last",
+// "attribution"?, ...}, written when a visit starts or changes and on a coarse schedule (its
+// "last" may lag; "start" and "attribution" do not change during a visit). Kept with consent
+// granted only.
+const VISIT_KEY = "segops.visit";
+// What the stored events tell of each visit (context.session_id): the time of the first one,
+// and context.attribution, which is the same on every event of a visit (null: none).
+const visits = new Map();
+
+function noteVisit(e) {
+  const c = e.context;
+  if (!c || typeof c.session_id !== "string") return;
+  const t = Date.parse(e.timestamp);
+  const v = visits.get(c.session_id);
+  const attribution = c.attribution && typeof c.attribution === "object" ? c.attribution : null;
+  if (!v) visits.set(c.session_id, { start: t, attribution });
+  else if (t < v.start) v.start = t;
+}
+
+function keptVisit() {
+  try {
+    const v = JSON.parse(localStorage.getItem(VISIT_KEY));
+    return v && typeof v === "object" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function age(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor(s / 60) % 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
+// Once the SDK has done what this task asked of it (it writes its record of a new visit then).
+function renderVisitSoon() {
+  setTimeout(renderVisit, 0);
+}
+
+// The visit of the current client: its id (client.sessionId), its age and attribution from the
+// SDK's stored record of it, or else from the stored events of it; "not known yet" when neither
+// has it (nothing is stored while consent is pending or denied).
+let lastVisit = "";
+function renderVisit() {
+  if (!client) return;
+  let id;
+  try { id = client.sessionId; } catch { return; }
+  const box = $("#visit");
+  let start = null;
+  let attribution; // undefined: not known
+  let from = "";
+  const kept = id && keptVisit();
+  if (kept && kept.id === id && Number.isFinite(kept.start)) {
+    start = kept.start;
+    attribution = kept.attribution && typeof kept.attribution === "object" ? kept.attribution : null;
+    from = "storage";
+  } else if (id && visits.has(id)) {
+    ({ start, attribution } = visits.get(id));
+    from = "events";
+  }
+  box.dataset.sessionId = id || "";
+  box.dataset.start = start === null ? "" : String(start);
+  box.dataset.from = from;
+  $("#visit-id").textContent = id || "…";
+  const ageEl = $("#visit-age");
+  if (start === null) {
+    ageEl.dataset.ms = "";
+    ageEl.textContent = id ? "not known yet" : "…";
+    $("#visit-since").textContent = id ? "(nothing stored of this visit)" : "";
+  } else {
+    const ms = Date.now() - start;
+    ageEl.dataset.ms = String(ms);
+    ageEl.textContent = age(ms);
+    $("#visit-since").textContent = from === "storage"
+      ? `since ${clock(new Date(start))} (start in localStorage ${VISIT_KEY})`
+      : `since ${clock(new Date(start))} (its first stored event)`;
+  }
+
+  const text = attribution === undefined ? "?" : JSON.stringify(attribution);
+  if (text === lastVisit) return;
+  lastVisit = text;
+  box.dataset.attribution = attribution ? text : "";
+  const dd = $("#visit-attribution");
+  dd.dataset.state = attribution === undefined ? "unknown" : attribution ? "known" : "none";
+  dd.dataset.provider = (attribution && attribution.source_provider) || "";
+  if (attribution === undefined) {
+    dd.replaceChildren(el("span", "muted", "not known yet"));
+  } else if (!attribution) {
+    dd.replaceChildren(el("span", "muted", "none"));
+  } else {
+    dd.replaceChildren(...Object.entries(attribution).map(([k, v]) => {
+      const chip = el("span", "attr" + (k === "source_provider" ? " attr-ai" : ""));
+      chip.title = `${k}: ${v}`;
+      chip.append(el("span", "k", k), " ", el("b", "", String(v)));
+      return chip;
+    }));
+  }
+}
+
 // ---- stored events -----------------------------------------------------------------------
 
 let after = 0;
@@ -450,7 +605,8 @@ async function poll() {
       const page = await owner(`/api/events/?after=${after}&limit=1000`);
       for (const e of page.events) {
         seen.push(e);
-        if (e.anonymous_id === anonymousId) mine.push(e);
+        if (myIds.has(e.anonymous_id)) mine.push(e);
+        noteVisit(e);
       }
       if (seen.length > 300) seen.splice(0, seen.length - 300);
       if (mine.length > 300) mine.splice(0, mine.length - 300);
@@ -460,6 +616,7 @@ async function poll() {
     $("#events-error").hidden = true;
     dot.classList.remove("down");
     renderEvents();
+    renderVisit();
   } catch (e) {
     $("#events-error").hidden = false;
     $("#events-error").textContent = `Cannot read events: ${e.code}: ${e.message}`;
@@ -506,6 +663,7 @@ function row(e) {
     eventId: String(e.id), type: e.type, eventType: e.event_type,
     userId: e.user_id || "", anonymousId: e.anonymous_id || "",
     key: keyNames[e.key_id] || e.key_id || "", auth: e.auth,
+    sessionId: (e.context && e.context.session_id) || "",
   });
   const p = e.properties || {};
   if (e.event_type === "ai_referral_session") li.dataset.provider = p.source_provider || "";
@@ -525,7 +683,9 @@ function row(e) {
   uid.append("user_id ", el("b", "", e.user_id === null ? "null" : e.user_id));
   const anon = el("span", "id id-anon");
   anon.title = e.anonymous_id || "";
-  anon.append("anonymous_id ", el("b", "", e.anonymous_id === anonymousId ? "this browser" : short(e.anonymous_id) || "null"));
+  const whose = e.anonymous_id === anonymousId ? "this browser"
+    : myIds.has(e.anonymous_id) ? "this browser, earlier" : short(e.anonymous_id) || "null";
+  anon.append("anonymous_id ", el("b", "", whose));
   ids.append(uid, anon, el("span", "via", `${keyNames[e.key_id] || short(e.key_id)} · ${e.auth === "session" ? "session token" : e.auth}`));
 
   const d = forced ? `claimed "${p.claimed_user_id}"` : detail(e);
@@ -586,6 +746,8 @@ async function main() {
 
   renderStats();
   setInterval(renderStats, 250);
+  renderVisitSoon();
+  setInterval(renderVisit, 1000);
   setInterval(() => { if (currentUser === "alice") freshSignature().catch((e) => showError(e, "refreshing alice's signature")); }, 30_000);
   await loadKeyNames();
   poll();

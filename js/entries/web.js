@@ -6,7 +6,7 @@ import { defineClient } from "../loader/client.js";
 
 export const SegOpsClient = /* @__PURE__ */ defineClient((kit) => {
   const wasm = fetch(new URL("./segops_sdk_bg.wasm", import.meta.url)).then((r) => {
-    if (!r.ok) throw Object.assign(new Error("HTTP " + r.status), { status: r.status, url: r.url });
+    if (!r.ok) throw new Error("HTTP " + r.status + " for " + r.url);
     return r;
   });
   wasm.catch(() => {}); // reported by the engine's load

@@ -34,17 +34,17 @@ export class Buffer {
     this.unwatch = null;
     if (isBrowser()) {
       const onVisibility = () => (document.visibilityState === "hidden" ? this.save() : this.unsave());
-      const onHide = () => this.save();
-      // Back from the back/forward cache (visibilitychange may come too; unsave runs once).
-      const onShow = () => this.unsave();
-      document.addEventListener("visibilitychange", onVisibility);
-      window.addEventListener("pagehide", onHide);
-      window.addEventListener("pageshow", onShow);
+      // pageshow: back from the back/forward cache (visibilitychange may come too; unsave runs
+      // once).
+      const on = [
+        [document, "visibilitychange", onVisibility],
+        [window, "pagehide", () => this.save()],
+        [window, "pageshow", onVisibility],
+      ];
+      for (const [target, type, f] of on) target.addEventListener(type, f);
       this.unwatch = () => {
         this.unwatch = null;
-        document.removeEventListener("visibilitychange", onVisibility);
-        window.removeEventListener("pagehide", onHide);
-        window.removeEventListener("pageshow", onShow);
+        for (const [target, type, f] of on) target.removeEventListener(type, f);
       };
     }
   }

@@ -139,7 +139,7 @@ export const isBrowser = () => typeof window !== "undefined" && typeof document 
 // The page at a call: {url, path, search, title, referrer} as JSON, cached until the URL, the
 // title or the referrer changes (a single-page app changes the first two without a reload).
 let lastHref, lastTitle, lastRef, lastPage;
-function page() {
+export function page() {
   try {
     const l = window.location;
     const t = document.title;

@@ -19,17 +19,11 @@ function loadError(e) {
     m = String((e && e.message) || e);
   } catch (_) {}
   const why = /content.security.policy|\bCSP\b|unsafe-eval/i.test(m)
-    ? "the page's Content-Security-Policy does not allow WebAssembly (add 'wasm-unsafe-eval' to script-src)"
-    : e && e.status
-      ? "HTTP " + e.status + " for " + e.url
-      : /fetch|network|load failed|import/i.test(m)
-        ? "network error, offline or blocked (" + m + ")"
-        : m;
-  return makeError(
-    "module_unavailable",
-    undefined,
-    "SegOps: could not load its WebAssembly module: " + why + ". Calls are dropped; nothing is sent.",
-  );
+    ? "the Content-Security-Policy blocks WebAssembly (add 'wasm-unsafe-eval' to script-src)"
+    : /fetch|network|load failed|import/i.test(m)
+      ? "offline or blocked (" + m + ")"
+      : m;
+  return makeError("module_unavailable", undefined, "SegOps: could not load its WebAssembly module: " + why + ". Nothing is sent.");
 }
 
 // What the loader reads of a config now; the core checks all of it when it is ready.
@@ -126,7 +120,7 @@ export function defineClient(load, browserOnly) {
     _go(en) {
       const s = this._s;
       const b = s.b;
-      const rt = en.open(s.cfg, b.startState(), { tab: b.tab, beforeSend: s.beforeSend, b });
+      const rt = en.open(s.cfg, b.startState(), s);
       if (b.unwatch) b.unwatch();
       const run = () => {
         const q = b.q;
@@ -136,8 +130,7 @@ export function defineClient(load, browserOnly) {
           try {
             if (typeof it === "string") rt.record(it);
             else if (it[0] === "consent") rt.setConsent(it[1]);
-            else if (it[0] === "flush") rt.flush().then(it[1]);
-            else rt.shutdown().then(it[1]);
+            else Promise.resolve(rt[it[0]]()).then(it[1]); // flush, shutdown, reset
           } catch (e) {
             console.error(e.message);
             if (typeof it !== "string") it[1] && it[1]();
@@ -182,16 +175,25 @@ export function defineClient(load, browserOnly) {
       this._call("pageView", event);
     }
 
-    flush() {
+    // `method` of the runtime now, or in turn with the buffered calls once it is ready.
+    _later(method) {
       const s = this._s;
-      if (s.rt) return s.rt.flush();
-      return s.dead ? Promise.resolve() : new Promise((r) => s.b.push(["flush", r]));
+      if (s.rt) return s.rt[method]();
+      return s.dead ? Promise.resolve() : new Promise((r) => s.b.push([method, r]));
+    }
+
+    // What `method` of the runtime says, or null until the module is ready.
+    _now(method) {
+      const rt = this._s.rt;
+      return rt ? rt[method]() : null;
+    }
+
+    flush() {
+      return this._later("flush");
     }
 
     shutdown() {
-      const s = this._s;
-      if (s.rt) return s.rt.shutdown();
-      return s.dead ? Promise.resolve() : new Promise((r) => s.b.push(["shutdown", r]));
+      return this._later("shutdown");
     }
 
     setConsent(state) {
@@ -218,8 +220,18 @@ export function defineClient(load, browserOnly) {
 
     // null until the module is ready: the id is the core's to choose (the stored one, or new).
     get anonymousId() {
-      const s = this._s;
-      return s.rt ? s.rt.anonymousId() : null;
+      return this._now("anonymousId");
+    }
+
+    // The visit's id; null until the module is ready, and outside a browser.
+    get sessionId() {
+      return this._now("sessionId");
+    }
+
+    // Logout: calls made before it keep the old identity; later ones get a new anonymous id
+    // and a new visit.
+    reset() {
+      this._later("reset");
     }
 
     stats() {

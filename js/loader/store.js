@@ -8,6 +8,8 @@ import { isBrowser } from "./capture.js";
 export const CONSENT_KEY = "segops.consent";
 // The visitor's anonymous id (kept only with consent).
 export const ANON_KEY = "segops.anonymous_id";
+// The visit (session) the tabs of the origin share (kept only with consent).
+export const VISIT_KEY = "segops.visit";
 // Unsent events of a page that was hidden or closed, one key per page: segops.pending.<tab id>.
 export const PREFIX = "segops.pending.";
 

@@ -89,13 +89,13 @@ export function batchContext(name, version) {
 
 // Calls onHidden when the page is hidden or being unloaded (visibilitychange -> hidden, and
 // pagehide), onShown when it is visible again, onOnline when the network returns, and
-// onConsent(newValue) when another tab of this origin writes `consentKey`. Returns a function
+// onStorage(key, newValue) when another tab of this origin writes a key. Returns a function
 // that removes the listeners. Does nothing outside a browser.
-export function watchPage(onHidden, onShown, onOnline, onConsent, consentKey) {
+export function watchPage(onHidden, onShown, onOnline, onStorage) {
   if (!isBrowser()) return () => {};
   const visibility = () => (document.visibilityState === "hidden" ? onHidden() : onShown());
   const storage = (e) => {
-    if (e.key === consentKey && typeof e.newValue === "string") onConsent(e.newValue);
+    if (typeof e.newValue === "string") onStorage(e.key, e.newValue);
   };
   document.addEventListener("visibilitychange", visibility);
   window.addEventListener("pagehide", onHidden);
@@ -109,5 +109,41 @@ export function watchPage(onHidden, onShown, onOnline, onConsent, consentKey) {
     window.removeEventListener("pageshow", onShown);
     window.removeEventListener("online", onOnline);
     window.removeEventListener("storage", storage);
+  };
+}
+
+// Calls onPath when a single-page app's route changes its path: history.pushState and
+// replaceState (wrapped) and popstate (back and forward). Query-only and hash-only changes do
+// not count (PostHog's rule), and neither does a second push of the same path. Returns a
+// function that stops it: the wrappers are put back when they are still the outermost, and
+// otherwise only call through.
+export function watchRoutes(onPath) {
+  let last = location.pathname;
+  let on = true;
+  const check = () => {
+    const p = location.pathname;
+    if (on && p !== last) {
+      last = p;
+      onPath();
+    }
+  };
+  const wrap = (name) => {
+    const original = history[name];
+    const wrapper = function (...args) {
+      const r = original.apply(this, args);
+      check();
+      return r;
+    };
+    history[name] = wrapper;
+    return () => {
+      if (history[name] === wrapper) history[name] = original;
+    };
+  };
+  const undo = [wrap("pushState"), wrap("replaceState")];
+  window.addEventListener("popstate", check);
+  return () => {
+    on = false;
+    undo.forEach((f) => f());
+    window.removeEventListener("popstate", check);
   };
 }

@@ -4,12 +4,12 @@
 // (send these requests, print these lines, wake up then) and keeps what only JS can hold: the
 // app's functions, timers, promises, listeners and storage.
 
-import { batchContext, send, setTimer, watchPage } from "./platform.js";
+import { batchContext, send, setTimer, watchPage, watchRoutes } from "./platform.js";
 
 // What the runtime shares with the loader (js/loader/capture.js and store.js), handed over by
 // the loader when it loads the engine, so that a browser downloads it once.
-let coreError, hex, isBrowser, random, ser, serCall;
-let ANON_KEY, CONSENT_KEY, get, hasLocks, locked, remove, savedKeys, set;
+let coreError, hex, isBrowser, page, random, record, ser, serCall;
+let ANON_KEY, CONSENT_KEY, VISIT_KEY, get, hasLocks, locked, remove, savedKeys, set;
 
 // Core.record flags (src/core/client/mod.rs).
 const HOOK = 1;
@@ -30,11 +30,19 @@ function print(out) {
   return h;
 }
 
+// Consent denied: what identifies the visitor goes from storage (the anonymous id, the visit,
+// every page's saved events).
+function forget() {
+  remove(ANON_KEY);
+  remove(VISIT_KEY);
+  for (const k of savedKeys()) remove(k);
+}
+
 export class Runtime {
   // Opens a core for a client: `cfg` is the loader's record of the config, `consent` the state
-  // to start in, `s` what the loader hands over ({tab, beforeSend, b}: the page's storage key,
-  // the app's hook and the loader's buffer, for its counts). Throws a SegOpsError on a bad
-  // config.
+  // to start in, `s` the loader's state of the client ({getUser, beforeSend, b}: the app's
+  // functions and the loader's buffer, with the page's storage key). Throws a SegOpsError on
+  // a bad config.
   constructor(Core, memory, cfg, consent, s, version) {
     const c = (this.c = new Core());
     const anon = consent === "denied" ? null : get(ANON_KEY);
@@ -42,17 +50,20 @@ export class Runtime {
       browser: isBrowser(),
       consent,
       anon,
+      // The visit the other tabs share (see src/core/visit.rs).
+      visit: consent === "denied" ? null : get(VISIT_KEY),
       seed: hex(random(16)),
       ctx: batchContext("@segops/sdk", version),
     };
-    const err = c.open('{"v":' + cfg + ',"env":' + JSON.stringify(env) + "}");
-    if (err) {
+    const opened = c.open('{"v":' + cfg + ',"env":' + JSON.stringify(env) + "}");
+    if (opened.charCodeAt(0) === 1) {
       c.free();
-      throw coreError(err);
+      throw coreError(opened);
     }
+    this.autoViews = opened === "p";
     this.s = s;
     this.memory = memory;
-    this.key = s.tab;
+    this.key = s.b.tab;
     this.inHook = false;
     this.hidden = false;
     this.saveQueued = false;
@@ -71,8 +82,7 @@ export class Runtime {
     this.unwatch = () => {};
     print(c.logs()); // a warning about the key, during the constructor
     if (consent === "denied") {
-      remove(ANON_KEY);
-      for (const k of savedKeys()) remove(k);
+      forget();
     } else if (consent === "granted" && c.anonymousId() !== anon) {
       set(ANON_KEY, c.anonymousId());
     }
@@ -96,11 +106,28 @@ export class Runtime {
           this.c.resume(Date.now());
           this.schedule();
         },
-        (v) => {
-          if (v !== this.c.consent()) this.applyConsent(v);
+        (k, v) => {
+          if (k === CONSENT_KEY && v !== this.c.consent()) this.applyConsent(v);
+          else if (k === VISIT_KEY) this.c.visit(0, v, 0);
         },
-        CONSENT_KEY,
       );
+      // autoPageViews: a page view now, and on each route change.
+      if (this.autoViews) {
+        const view = () => {
+          try {
+            this.record(record("pageView", undefined, this.s.getUser));
+          } catch (e) {
+            console.error(e.message);
+          }
+        };
+        view();
+        const stop = watchRoutes(view);
+        const unwatch = this.unwatch;
+        this.unwatch = () => {
+          stop();
+          unwatch();
+        };
+      }
       if (this.c.consent() === "granted") restored = this.restore();
       if (document.visibilityState === "hidden") this.onHidden();
     }
@@ -167,8 +194,7 @@ export class Runtime {
       set(ANON_KEY, this.c.anonymousId());
       if (isBrowser()) this.restore();
     } else if (state === "denied") {
-      remove(ANON_KEY);
-      for (const k of savedKeys()) remove(k);
+      forget();
       this.saved = false;
     } else {
       remove(this.key);
@@ -183,6 +209,17 @@ export class Runtime {
 
   anonymousId() {
     return this.c.anonymousId();
+  }
+
+  sessionId() {
+    return this.c.visit(2, page() || "{}", Date.now()) || null;
+  }
+
+  // Logout (see Client::reset in src/core/client/mod.rs); consent stays.
+  reset() {
+    this.c.visit(1, "", Date.now());
+    if (this.c.consent() === "granted") set(ANON_KEY, this.c.anonymousId());
+    this.schedule();
   }
 
   stats() {
@@ -214,6 +251,7 @@ export class Runtime {
   // flush() and shutdown() promises that are settled.
   apply(out) {
     const h = print(out);
+    if (h.v) set(VISIT_KEY, h.v);
     // Each body is taken from the core in order, in parts (a batch body never sits whole in
     // the module's memory); "" ends a body.
     for (const r of h.r) {
@@ -365,7 +403,7 @@ export class Runtime {
 // The engine a loader gets (`kit`: the loader's shared functions): opens one Runtime per client
 // over the module's Core class.
 export function engine(kit, Core, memory, version) {
-  ({ coreError, hex, isBrowser, random, ser, serCall } = kit);
-  ({ ANON_KEY, CONSENT_KEY, get, hasLocks, locked, remove, savedKeys, set } = kit);
+  ({ coreError, hex, isBrowser, page, random, record, ser, serCall } = kit);
+  ({ ANON_KEY, CONSENT_KEY, VISIT_KEY, get, hasLocks, locked, remove, savedKeys, set } = kit);
   return { open: (cfg, consent, s) => new Runtime(Core, memory, cfg, consent, s, version) };
 }

@@ -117,6 +117,20 @@ export interface SegOpsConfig {
   /** Extra AI assistants for `ai_referral_session`, checked before the built-in table. */
   aiProviders?: AiProvider[];
   /**
+   * Browsers: a visit (`context.session_id`) ends after this long without an event, from
+   * 60000 (1 minute) to 86400000 (24 hours). A visit also ends 24 hours after it began, and a
+   * new one starts on an arrival from another AI assistant or another `utm_source` /
+   * `utm_campaign`. @default 1800000 (30 minutes)
+   */
+  sessionTimeoutMs?: number;
+  /**
+   * Browsers: record `trackPageView()` on each route change of a single-page app
+   * (`history.pushState`, `replaceState`, `popstate`) that changes the path, and once when the
+   * client starts. Query-only and hash-only changes do not count, nor a second push of the
+   * same path. Leave it off when the app calls `trackPageView()` itself. @default false
+   */
+  autoPageViews?: boolean;
+  /**
    * The consent state for a visitor who has not chosen yet. @default "granted"
    *
    * A client starts in: the visitor's persisted choice (localStorage `segops.consent`, written
@@ -268,8 +282,8 @@ export declare class SegOpsClient {
   page(event?: PageEvent): void;
   /**
    * A `page_viewed` event with the page's url, path, title, referrer and UTM parameters, and,
-   * once per page load, an `ai_referral_session` event when the visitor came from an AI
-   * assistant. Does nothing outside a browser.
+   * once per visit (not on reloads, route changes or in other tabs), an `ai_referral_session`
+   * event when the visit started from an AI assistant. Does nothing outside a browser.
    */
   trackPageView(event?: PageViewEvent): void;
   /** Resolves when everything recorded before the call was delivered or given up on. */
@@ -280,6 +294,17 @@ export declare class SegOpsClient {
   stats(): SegOpsStats;
   /** The visitor's anonymous id; `null` before `ready`. */
   readonly anonymousId: string | null;
+  /**
+   * The visit's id, sent as `context.session_id` on every browser event (with consent
+   * granted, the tabs of an origin share it); `null` before `ready` and outside a browser.
+   */
+  readonly sessionId: string | null;
+  /**
+   * Logout: later calls get a new anonymous id and a new visit without attribution, and the old
+   * identity's session tokens are dropped. Everything recorded before is still delivered, once,
+   * under the old identity. Consent stays, and so do unsent events.
+   */
+  reset(): void;
   /** The consent state (before `ready`: the state the client starts in, or the last choice). */
   readonly consent: SegOpsConsent;
   /** What the visitor lets the SDK collect; kept in localStorage (`segops.consent`) at once. */

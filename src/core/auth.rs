@@ -223,6 +223,8 @@ pub struct Session {
     pub minted_at: f64,
     /// Mints requested, re-mints and renewals included.
     pub mints: u64,
+    /// An identity from before `reset()`: its token goes once its events are delivered.
+    pub retired: bool,
 }
 
 impl Session {
@@ -235,6 +237,7 @@ impl Session {
             last_activity: f64::NEG_INFINITY,
             minted_at: f64::NEG_INFINITY,
             mints: 0,
+            retired: false,
         }
     }
 

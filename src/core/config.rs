@@ -42,6 +42,13 @@ pub const DEFAULT_MAX_BATCH_BYTES: u32 = 512 * 1024;
 /// behind it (one batch is in flight at a time, to keep order and never send twice).
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 10_000;
 
+/// How long a visit (session) lasts without an event, in a browser; it ends sooner only at
+/// 24 hours (see [`crate::core::visit`]).
+///
+/// Default 30 minutes, the anchors' rule: PostHog's and Amplitude's session timeout, and Google
+/// Analytics'. From 1 minute to 24 hours.
+pub const DEFAULT_SESSION_TIMEOUT_MS: u32 = 30 * 60_000;
+
 /// The consent state of a visitor who has not chosen, when the config gives none.
 ///
 /// Default granted: the SDK's behaviour before consent existed, and what an app without a
@@ -102,6 +109,7 @@ pub struct ConfigInput {
     pub max_event_bytes: Option<f64>,
     pub max_batch_bytes: Option<f64>,
     pub request_timeout_ms: Option<f64>,
+    pub session_timeout_ms: Option<f64>,
     pub debug: Option<bool>,
     pub consent: Option<String>,
     pub respect_global_privacy_control: Option<bool>,
@@ -121,6 +129,8 @@ pub struct Config {
     pub max_event_bytes: u32,
     pub max_batch_bytes: u32,
     pub request_timeout_ms: u32,
+    /// [`DEFAULT_SESSION_TIMEOUT_MS`] unless given.
+    pub session_timeout_ms: u32,
     /// Log every delivery decision to the console. Default false.
     pub debug: bool,
     /// The consent state for visitors who have not chosen yet, as the config gave it; `None`
@@ -263,6 +273,13 @@ impl Config {
                 DEFAULT_REQUEST_TIMEOUT_MS,
                 100,
                 600_000,
+            )?,
+            session_timeout_ms: int_in(
+                "sessionTimeoutMs",
+                input.session_timeout_ms,
+                DEFAULT_SESSION_TIMEOUT_MS,
+                60_000,
+                86_400_000,
             )?,
             debug: input.debug.unwrap_or(false),
             consent: match input.consent.as_deref() {

@@ -20,3 +20,4 @@ pub mod referrer;
 pub mod sign;
 pub mod time;
 pub mod uuid;
+pub mod visit;

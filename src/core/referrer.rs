@@ -494,6 +494,12 @@ fn parse_http(input: &str) -> Option<Url<'_>> {
     })
 }
 
+/// The lowercase host of an absolute `http(s)` URL (see [`parse_http`]), if it is one.
+#[must_use]
+pub fn host_of(url: &str) -> Option<String> {
+    parse_http(url).map(|u| u.host)
+}
+
 /// The query of any URL-ish string: after the first `?`, before the first `#`.
 fn query_of(url: &str) -> &str {
     let url = url.split_once('#').map_or(url, |(before, _)| before);

@@ -1,4 +1,5 @@
-//! UUID version 4 from caller-supplied random bytes.
+//! UUIDs (versions 4 and 7) from caller-supplied random bytes, and the generator clients
+//! draw them from.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -6,8 +7,39 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Formats 16 random bytes as a version 4 UUID (RFC 9562): sets the version nibble to 4 and
 /// the variant bits to `10`, lowercase, hyphenated 8-4-4-4-12.
-pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+pub fn uuid_v4(bytes: [u8; 16]) -> String {
+    format(bytes, 0x40)
+}
+
+/// A version 7 UUID (RFC 9562): `ms` (Unix epoch milliseconds) in the first 48 bits, then 74
+/// random bits, so that ids sort by creation time.
+pub fn uuid_v7(ms: f64, mut bytes: [u8; 16]) -> String {
+    let ms = if ms.is_finite() && ms > 0.0 {
+        ms as u64
+    } else {
+        0
+    };
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    format(bytes, 0x70)
+}
+
+/// The next 16 bytes of a splitmix64 generator (`state`, seeded with the platform's crypto
+/// randomness).
+pub fn random_bytes(state: &mut u64) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    for chunk in bytes.chunks_mut(8) {
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+    }
+    bytes
+}
+
+fn format(mut bytes: [u8; 16], version: u8) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | version;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let mut out = String::with_capacity(36);
     for (i, b) in bytes.into_iter().enumerate() {
@@ -23,6 +55,20 @@ pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_7_starts_with_the_time() {
+        let id = uuid_v7(1_700_000_000_123.0, [0xff; 16]);
+        assert_eq!(id, "018bcfe5-687b-7fff-bfff-ffffffffffff");
+        assert!(
+            uuid_v7(1.0, [0; 16]) < uuid_v7(2.0, [0; 16]),
+            "sorted by time"
+        );
+        assert_eq!(
+            uuid_v7(f64::NAN, [0; 16]),
+            "00000000-0000-7000-8000-000000000000"
+        );
+    }
 
     #[test]
     fn fixed_inputs() {

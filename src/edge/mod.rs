@@ -55,12 +55,14 @@ impl Core {
         }
     }
 
-    /// Opens the client (see `Client::open` for the text): `""`, or the error.
+    /// Opens the client (see `Client::open` for the text): `""`, `"p"` when the config set
+    /// `autoPageViews` (the platform records a page view on each route change), or the error.
     pub fn open(&mut self, text: &str) -> String {
         match Client::open(text) {
             Ok(c) => {
+                let out = if c.auto_page_views() { "p" } else { "" };
                 self.client = Some(c);
-                String::new()
+                String::from(out)
             }
             Err(e) => error_text(&e),
         }
@@ -135,11 +137,34 @@ impl Core {
     /// The page is hidden or being unloaded: the keepalive requests, as [`Core::poll`] writes
     /// them.
     pub fn hidden(&mut self, now: f64) -> String {
-        let requests = self.client.as_mut().map_or(Vec::new(), |c| c.hidden(now));
+        let (requests, visit) = self
+            .client
+            .as_mut()
+            .map_or((Vec::new(), None), |c| (c.hidden(now), c.visit_out(true)));
         self.out(crate::core::client::Output {
             requests,
+            visit,
             ..Default::default()
         })
+    }
+
+    /// The visit, one export for three calls (it keeps the glue small):
+    /// - `what` 0: another tab wrote `text` to storage;
+    /// - `what` 1: `reset()` (see `Client::reset`);
+    /// - `what` 2: `client.sessionId`, starting a visit on `text` (the loader's record of the
+    ///   page) when there is none; `""` outside a browser.
+    ///
+    /// Returns the visit's id for `what` 2, else `""`.
+    pub fn visit(&mut self, what: u32, text: &str, now: f64) -> String {
+        let Some(c) = &mut self.client else {
+            return String::new();
+        };
+        match what {
+            0 => c.adopt_visit(text),
+            1 => c.reset(now),
+            _ => return c.session_id(text, now),
+        }
+        String::new()
     }
 
     /// The header of `out`; its bodies wait for [`Core::body`].

@@ -52,7 +52,15 @@
       if (seq % 40 === 17) return "page";
       return "track";
     };
-    return { who, call, switches: starts.length - 1 };
+    // Logouts: every other switch from a user back to the anonymous visitor calls reset() just
+    // before the event (so the last event of the user's block and the reset are in one tick).
+    const resets = new Set();
+    let back = 0;
+    for (let b = 1; b < starts.length; b++) {
+      const s = starts[b];
+      if (who[s] === "anon" && who[s - 1] !== "anon" && back++ % 2 === 0) resets.add(s);
+    }
+    return { who, call, resets, switches: starts.length - 1 };
   }
 
   const EVENT_TYPES = ["product_viewed", "added_to_cart", "checkout_started", "search", "scrolled"];
@@ -81,7 +89,8 @@
 
   // The client a run records with, in Node and in the page alike: `getUser()` answers for the
   // identity of the event number last given to `use(seq)` (the plan's, or the run's one fixed
-  // identity).
+  // identity). `use(seq)` also calls reset() where the plan logs out; `resets` lists the event
+  // numbers it did that before, and `anonymousIds` every anonymous id the client had.
   function newClient(SegOpsClient, cfg) {
     const p = cfg.identity ? null : plan(cfg.n, cfg.seed);
     let current = cfg.identity || "anon";
@@ -92,8 +101,23 @@
       flushAt: cfg.flushAt,
       getUser: () => userFor(current, client.anonymousId),
     });
-    const use = (seq) => { current = cfg.identity || p.who[seq]; };
-    return { client, plan: p, use };
+    const resets = [];
+    const anonymousIds = [];
+    const noteId = () => {
+      const id = client.anonymousId;
+      if (id && !anonymousIds.includes(id)) anonymousIds.push(id);
+    };
+    noteId();
+    client.ready.then(noteId, () => {});
+    const use = (seq) => {
+      if (p && p.resets.has(seq) && current !== "anon") {
+        client.reset();
+        resets.push(seq);
+        noteId();
+      }
+      current = cfg.identity || p.who[seq];
+    };
+    return { client, plan: p, use, resets, anonymousIds };
   }
 
   // Accepted event numbers as compact ranges [[from, to_exclusive], ...].

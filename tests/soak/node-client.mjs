@@ -13,7 +13,7 @@ const C = require("./common.js");
 const cfg = JSON.parse(process.env.SOAK_CLIENT);
 const { SegOpsClient } = require(cfg.pkg + "/index.cjs");
 
-const { client, plan, use } = C.newClient(SegOpsClient, cfg);
+const { client, plan, use, resets, anonymousIds } = C.newClient(SegOpsClient, cfg);
 const inst = { inst: 0, anonymousId: client.anonymousId, accepted: [], trackErrors: [], hides: 0, startedAt: W.clock() };
 const sampler = setInterval(() => W.sample(client), 100);
 
@@ -48,6 +48,6 @@ if (settled && client.stats().pending === 0) {
 }
 clearInterval(sampler);
 W.sample(client);
-const out = { ...inst, settled, shutdown, stats: client.stats(), wire: W.wire, errors: W.errors, warnings: W.warnings, peaks: W.peaks, endedAt: W.clock() };
+const out = { ...inst, resets, anonymousIds, settled, shutdown, stats: client.stats(), wire: W.wire, errors: W.errors, warnings: W.warnings, peaks: W.peaks, endedAt: W.clock() };
 writeFileSync(cfg.out, JSON.stringify(out));
 process.exit(0);

@@ -32,6 +32,10 @@ extern "C" {
     pub fn stats(this: &SegOpsClient) -> JsValue;
     #[wasm_bindgen(method, getter, js_name = anonymousId)]
     pub fn anonymous_id(this: &SegOpsClient) -> String;
+    #[wasm_bindgen(method, getter, js_name = sessionId)]
+    pub fn session_id(this: &SegOpsClient) -> Option<String>;
+    #[wasm_bindgen(method)]
+    pub fn reset(this: &SegOpsClient);
     #[wasm_bindgen(method, getter)]
     pub fn consent(this: &SegOpsClient) -> String;
     #[wasm_bindgen(method, getter)]

@@ -812,11 +812,13 @@ fn node_suite(
 /// The byte budget the `size` tier asserts: gzip -9 of everything a browser fetches for the SDK
 /// (`import "@segops/sdk"`: the loader, the engine chunk it imports when a client is created,
 /// and the .wasm). The package was at 67,672 before the back/forward-cache hand-over (about 1.5
-/// KB: which events a saved snapshot held, and giving them up) took it to about 69,200; the
-/// target is 35,000 and the goal beyond under 17 KB, below Snowplow's full-featured tracker.
-/// What is left is the core's own code (input checks and messages, the pipeline, JSON,
-/// referrals): see the README's Size section. Lower it with every cut.
-pub const SIZE_BUDGET_GZIP: u64 = 70_000;
+/// KB: which events a saved snapshot held, and giving them up) took it to about 69,200, and
+/// visits (about 4.5 KB: sessions shared by tabs, attribution on every event, one referral
+/// per visit, `reset()`, `autoPageViews`) to 73,697. The target is 35,000 and the goal beyond
+/// under 17 KB, below Snowplow's full-featured tracker. What is left is the core's own code
+/// (input checks and messages, the pipeline, JSON, referrals, visits): see the README's Size
+/// section. Lower it with every cut.
+pub const SIZE_BUDGET_GZIP: u64 = 73_700;
 
 /// The budget for the part a page fetches before the code that imports the SDK can go on (the
 /// loader and what it imports statically): gzip -9.

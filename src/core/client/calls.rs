@@ -14,7 +14,7 @@ use crate::core::config::KeyKind;
 use crate::core::error::Error;
 use crate::core::event::{check_id, EventInput, EventKind, Identity};
 use crate::core::json::{members, write_str, Value};
-use crate::core::referrer::{classify, utm_params, PageSnapshot};
+use crate::core::referrer::{utm_params, PageSnapshot};
 use crate::core::time::{format_iso8601, parse_rfc3339};
 
 /// What each call takes; see [`read_fields`]. The order matters to `events_of`.
@@ -240,12 +240,14 @@ impl Client {
     }
 
     /// The events a recorded call makes, checked. `identified` is updated by `identify()`.
-    /// `referral` says whether `trackPageView()` may look for an AI referral.
+    /// `arriving`: the call is the first of its page load, whose arrival may start a visit (see
+    /// [`crate::core::visit`]). `now` stands in for a call without its time.
     pub(super) fn events_of(
         &mut self,
         rec: &Record<'_>,
         identified: &mut Option<String>,
-        referral: bool,
+        arriving: bool,
+        now: f64,
     ) -> Result<Vec<Held>, Error> {
         let (call, spec, required, example): (&str, Spec, bool, &str) = match rec.method.as_str() {
             "track" => ("track", TRACK, true, "{ eventType }"),
@@ -281,11 +283,30 @@ impl Client {
         if call == "identify" {
             identified.clone_from(&own);
         }
-        let timestamp = ts.unwrap_or_else(|| format_iso8601(rec.time.unwrap_or(0.0)));
+        let time = rec.time.unwrap_or(now);
+        let timestamp = ts.unwrap_or_else(|| format_iso8601(time));
+        let fields = page_fields(page.as_deref());
+        let part = |k: &str| part(&fields, k);
+        // In a browser: the page, and the visit with its landing facts.
         let context = rec.page.map(|p| {
-            let mut c = String::with_capacity(p.len() + 10);
+            let mut c = String::with_capacity(p.len() + 64);
             c.push_str("{\"page\":");
             c.push_str(p);
+            if self.browser {
+                let snapshot = PageSnapshot {
+                    url: part("url"),
+                    referrer: part("referrer"),
+                };
+                let v =
+                    self.visits
+                        .at(time, &snapshot, arriving, &self.ai_providers, &mut self.rng);
+                c.push_str(",\"session_id\":");
+                write_str(&mut c, &v.id);
+                if !v.attribution.is_empty() {
+                    c.push_str(",\"attribution\":");
+                    c.push_str(&v.attribution);
+                }
+            }
             c.push('}');
             c
         });
@@ -302,20 +323,7 @@ impl Client {
                     props = Some(p);
                 }
             }
-            ("trackPageView", Some(page)) => {
-                let fields: Vec<(&str, String)> = page
-                    .iter()
-                    .filter_map(|(k, v)| match scalar(v) {
-                        Some(Value::String(s)) => Some((k.as_str(), s)),
-                        _ => None,
-                    })
-                    .collect();
-                let part = |k: &str| {
-                    fields
-                        .iter()
-                        .find(|(key, _)| *key == k)
-                        .map_or("", |(_, v)| v.as_str())
-                };
+            ("trackPageView", Some(_)) => {
                 let mut p = String::from("{");
                 for k in ["url", "path", "search", "title", "referrer"] {
                     member(&mut p, k, part(k));
@@ -326,24 +334,9 @@ impl Client {
                 // The app's properties come last, so they win over ours on a shared key.
                 merge_into(&mut p, props.as_deref());
                 props = Some(p);
-                if referral {
-                    let snapshot = PageSnapshot {
-                        url: part("url"),
-                        referrer: part("referrer"),
-                    };
-                    if let Some(r) = classify(&snapshot, &self.ai_providers) {
-                        let mut p = String::from("{");
-                        member(&mut p, "source_provider", &r.provider);
-                        p.push_str(",\"query_hint\":");
-                        match &r.query_hint {
-                            Some(q) => write_str(&mut p, q),
-                            None => p.push_str("null"),
-                        }
-                        member(&mut p, "landing_url", &r.landing_url);
-                        member(&mut p, "referrer_url", &r.referrer_url);
-                        p.push('}');
-                        referral_props = Some(p);
-                    }
+                // Once per visit that started from an AI assistant, across tabs and reloads.
+                if self.browser {
+                    referral_props = self.visits.take_referral();
                 }
             }
             _ => {}
@@ -388,6 +381,27 @@ impl Client {
         }
         Ok(events)
     }
+}
+
+/// The string members of the loader's record of the page (`{url, path, search, title,
+/// referrer}`).
+pub(super) fn page_fields(page: Option<&[(String, &str)]>) -> Vec<(String, String)> {
+    page.iter()
+        .copied()
+        .flatten()
+        .filter_map(|(k, v)| match scalar(v) {
+            Some(Value::String(s)) => Some((k.clone(), s)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The member `k` of [`page_fields`], `""` when absent.
+pub(super) fn part<'a>(fields: &'a [(String, String)], k: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(key, _)| key == k)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 /// Appends `"key":"value"` to an object being written (with a comma after its first member).

@@ -20,10 +20,12 @@ use crate::core::delivery::HttpResult;
 use crate::core::error::Error;
 use crate::core::event::EventInput;
 use crate::core::json::fix_lone_surrogates;
+use crate::core::json::members;
 use crate::core::pipeline::{reason, Level, Pipeline, Request};
 use crate::core::privacy::Consent;
-use crate::core::referrer::CustomProvider;
-use crate::core::uuid::uuid_v4;
+use crate::core::referrer::{CustomProvider, PageSnapshot};
+use crate::core::uuid::{random_bytes, uuid_v4};
+use crate::core::visit::Visits;
 
 use calls::{Held, Record};
 use input::{expected, Arg, Field};
@@ -70,8 +72,10 @@ pub struct Client {
     saved_identified: Option<String>,
     has_hook: bool,
     ai_providers: Vec<CustomProvider>,
-    /// `ai_referral_session` is looked for once per page load.
-    referral_checked: bool,
+    /// The visits (sessions) this page's events belong to, in a browser.
+    visits: Visits,
+    /// `autoPageViews`: the platform records a page view on each route change.
+    auto_page_views: bool,
     shut_down: bool,
     /// Events waiting for `beforeSend`, one group per call; a stack, since the hook may record
     /// events itself (which skip it).
@@ -84,17 +88,7 @@ impl Client {
     /// A fresh UUIDv4 from this client's generator (seeded with the platform's crypto
     /// randomness).
     fn new_uuid(&mut self) -> String {
-        let mut bytes = [0u8; 16];
-        for chunk in bytes.chunks_mut(8) {
-            // splitmix64
-            self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.rng;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
-        }
-        uuid_v4(bytes)
+        uuid_v4(random_bytes(&mut self.rng))
     }
 
     /// Records a call (the loader's record of it, see [`calls::Record`]). `flags`: [`HOOK`],
@@ -113,16 +107,22 @@ impl Client {
         } else {
             self.identified.take()
         };
-        let referral = saved || !self.referral_checked;
-        let result = self.events_of(&rec, &mut identified, referral);
+        // A page load's arrival is looked at with its first call (a saved buffer is another
+        // page load's).
+        let arriving = if saved {
+            flags & FIRST != 0
+        } else {
+            self.visits.arriving()
+        };
+        let result = self.events_of(&rec, &mut identified, arriving, now);
         if saved {
             self.saved_identified = identified;
         } else {
             self.identified = identified;
         }
         let events = result?;
-        if rec.method == "pageView" && rec.page.is_some() && !saved {
-            self.referral_checked = true;
+        if !saved && rec.page.is_some() {
+            self.visits.arrived();
         }
         if self.inert {
             for _ in &events {
@@ -366,7 +366,68 @@ impl Client {
             requests,
             logs: self.core.take_logs(),
             wake: self.core.next_wake(now),
+            visit: self.visit_out(false),
         }
+    }
+
+    /// The visit's text to write to storage, when a write is due (see
+    /// [`Visits::to_store`]); `hiding`: the page is being hidden. Only in a browser, and with
+    /// consent.
+    pub fn visit_out(&mut self, hiding: bool) -> Option<String> {
+        if !self.browser || self.inert || self.core.consent() != Consent::Granted {
+            return None;
+        }
+        self.visits.to_store(hiding)
+    }
+
+    /// The visit's id (`client.sessionId`), starting one on `page` (the loader's record of the
+    /// page) when there is none; `""` outside a browser.
+    pub fn session_id(&mut self, page: &str, now: f64) -> String {
+        if !self.browser || self.inert {
+            return String::new();
+        }
+        if let (false, Some(v)) = (self.visits.arriving(), self.visits.current(now)) {
+            return v.id.clone();
+        }
+        let fields = calls::page_fields(members(page).as_deref());
+        let snapshot = PageSnapshot {
+            url: calls::part(&fields, "url"),
+            referrer: calls::part(&fields, "referrer"),
+        };
+        let arriving = self.visits.arriving();
+        self.visits.arrived();
+        let v = self
+            .visits
+            .at(now, &snapshot, arriving, &self.ai_providers, &mut self.rng);
+        v.id.clone()
+    }
+
+    /// Takes up the visit another tab wrote (see [`Visits::adopt`]).
+    pub fn adopt_visit(&mut self, text: &str) {
+        if self.browser && self.core.consent() != Consent::Denied {
+            self.visits.adopt(text);
+        }
+    }
+
+    /// `reset()`, for a logout: a new anonymous id, no identified user, a new visit without
+    /// attribution; the session tokens of the old identities go once what was recorded under
+    /// them is delivered. Consent stays (it is the browser's).
+    pub fn reset(&mut self, now: f64) {
+        if self.shut_down {
+            return;
+        }
+        self.anonymous_id = self.new_uuid();
+        self.identified = None;
+        self.saved_identified = None;
+        if self.browser {
+            self.visits.reset(now, &mut self.rng);
+        }
+        self.core.retire_sessions();
+    }
+
+    /// `autoPageViews` was set.
+    pub fn auto_page_views(&self) -> bool {
+        self.auto_page_views
     }
 
     /// The next part of `body` (of a request [`Client::poll`] or [`Client::hidden`] asked

@@ -13,6 +13,7 @@ use crate::core::json::{items, members, Value};
 use crate::core::pipeline::{Level, Pipeline};
 use crate::core::privacy::Consent;
 use crate::core::referrer::{check_custom, CustomProvider};
+use crate::core::visit::Visits;
 
 const STRING: u8 = 1;
 const NUMBER: u8 = 2;
@@ -34,6 +35,8 @@ const FIELDS: &[(&str, u8)] = &[
     ("maxEventBytes", NUMBER),
     ("maxBatchBytes", NUMBER),
     ("requestTimeoutMs", NUMBER),
+    ("sessionTimeoutMs", NUMBER),
+    ("autoPageViews", BOOL),
     ("debug", BOOL),
     ("aiProviders", PROVIDERS),
     ("consent", STRING),
@@ -74,9 +77,16 @@ fn read(key: &str, kind: u8, f: Field<'_>) -> Result<Option<V>, Error> {
     Err(Error::config(key, &expected(what, f)))
 }
 
-/// The config as the loader recorded it: the core's input, whether there is a `beforeSend`,
-/// and the extra AI providers.
-fn read_config(arg: &Arg<'_>) -> Result<(ConfigInput, bool, Vec<CustomProvider>), Error> {
+/// What the config says besides the core's input: whether there is a `beforeSend`, the extra
+/// AI providers, and `autoPageViews`.
+struct Extras {
+    has_hook: bool,
+    ai_providers: Vec<CustomProvider>,
+    auto_page_views: bool,
+}
+
+/// The config as the loader recorded it: the core's input and the [`Extras`].
+fn read_config(arg: &Arg<'_>) -> Result<(ConfigInput, Extras), Error> {
     let whole = arg.whole();
     if let Field::Problem("keys" | "read") = whole {
         return Err(Error::config("(config)", "its keys could not be read"));
@@ -125,12 +135,16 @@ fn read_config(arg: &Arg<'_>) -> Result<(ConfigInput, bool, Vec<CustomProvider>)
             max_event_bytes: n("maxEventBytes"),
             max_batch_bytes: n("maxBatchBytes"),
             request_timeout_ms: n("requestTimeoutMs"),
+            session_timeout_ms: n("sessionTimeoutMs"),
             debug: b("debug"),
             consent: s("consent"),
             respect_global_privacy_control: b("respectGlobalPrivacyControl"),
         },
-        b("beforeSend").unwrap_or(false),
-        ai_providers,
+        Extras {
+            has_hook: b("beforeSend").unwrap_or(false),
+            ai_providers,
+            auto_page_views: b("autoPageViews").unwrap_or(false),
+        },
     ))
 }
 
@@ -244,8 +258,9 @@ impl Client {
         let doc = members(text).unwrap_or_default();
         let get = |k: &str| doc.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
         let arg = Arg::of(get("v"));
-        let (input, has_hook, ai_providers) = read_config(&arg)?;
+        let (input, extras) = read_config(&arg)?;
         let config = Config::from_input(input)?;
+        let mut visits = Visits::new(f64::from(config.session_timeout_ms));
         let env = get("env").and_then(members).unwrap_or_default();
         let env_get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
         let env_str = |k: &str| {
@@ -279,9 +294,10 @@ impl Client {
             anonymous_id: String::new(),
             identified: None,
             saved_identified: None,
-            has_hook,
-            ai_providers,
-            referral_checked: false,
+            has_hook: extras.has_hook,
+            ai_providers: extras.ai_providers,
+            visits: Visits::new(0.0),
+            auto_page_views: extras.auto_page_views,
             shut_down: false,
             held: Vec::new(),
             before_send_errors: 0,
@@ -292,6 +308,16 @@ impl Client {
             Some(id) if consent != Consent::Denied && check_id("anonymousId", &id).is_ok() => id,
             _ => client.new_uuid(),
         };
+        // The visit the other tabs and earlier page loads share (kept with consent only).
+        if consent != Consent::Denied {
+            if let Some(text) = env_get("visit")
+                .and_then(scalar)
+                .and_then(|v| v.as_str().map(str::to_string))
+            {
+                visits.adopt(&text);
+            }
+        }
+        client.visits = visits;
         Ok(client)
     }
 }

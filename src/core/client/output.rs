@@ -16,14 +16,18 @@ pub struct Output {
     /// When to poll again absent other activity (epoch ms); `None`: only on the next event
     /// or answer.
     pub wake: Option<f64>,
+    /// The visit to keep in storage for the other tabs, when a write is due.
+    pub visit: Option<String>,
 }
 
 impl Output {
     /// The text the platform layer reads, without the requests' bodies (it takes each with a
     /// call of its own, so that a 512 KiB body is never copied twice in the module's memory):
     ///
-    /// `{"r":[[id,url,authorization,keepalive,timeoutMs],…],"l":[[level,message],…],"w":wake}`,
-    /// where level is 0 debug, 1 warn, 2 error, and `w` is -1 for none.
+    /// `{"r":[[id,url,authorization,keepalive,timeoutMs],…],"l":[[level,message],…],"w":wake,
+    /// "v":visit}`, where level is 0 debug, 1 warn, 2 error, `w` is -1 for none, and `v` (the
+    /// visit's text, see [`crate::core::visit::Visit::to_json`]) is there when it is to be
+    /// written.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(64);
         out.push_str("{\"r\":[");
@@ -58,6 +62,10 @@ impl Output {
         match self.wake {
             Some(w) => push_int(&mut out, round(w) as i64),
             None => out.push_str("-1"),
+        }
+        if let Some(v) = &self.visit {
+            out.push_str(",\"v\":");
+            write_str(&mut out, v);
         }
         out.push('}');
         out

@@ -36,6 +36,7 @@ impl Pipeline {
         if self.consent == Consent::Denied {
             self.discard_waiting(reason::CONSENT_DENIED);
         }
+        self.drop_retired_tokens();
     }
 
     pub(super) fn on_mint_result(&mut self, id: u64, result: HttpResult, now: f64) {

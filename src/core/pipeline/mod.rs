@@ -26,7 +26,7 @@ use crate::prelude::*;
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 
-use crate::core::auth::{mint_body, Session, SessionKey, Signature, Transition};
+use crate::core::auth::{mint_body, Session, SessionKey, Signature, State, Transition};
 use crate::core::config::{Config, KeyKind};
 use crate::core::delivery::{backoff_ms, classify, HttpResult, Outcome, MAX_ATTEMPTS};
 use crate::core::error::Error;
@@ -454,6 +454,7 @@ impl Pipeline {
             let i = session_index(sessions, &event.identity);
             let session = &mut sessions[i];
             session.last_activity = now;
+            session.retired = false;
             if let (Some(sig), false) = (signature, session.key.anonymous) {
                 session.set_signature(sig);
             }
@@ -461,6 +462,61 @@ impl Pipeline {
         }
         self.stats.recorded += 1;
         Ok(self.push(queued, now))
+    }
+
+    /// `reset()`: the session tokens of every identity so far go, each once its recorded events
+    /// are delivered (they need it), and none is renewed meanwhile.
+    pub fn retire_sessions(&mut self) {
+        if let Credentials::Public {
+            sessions, current, ..
+        } = &mut self.credentials
+        {
+            for s in sessions.iter_mut() {
+                s.retired = true;
+            }
+            *current = None;
+        }
+        self.drop_retired_tokens();
+    }
+
+    /// Forgets the tokens of retired identities that have no event left to deliver.
+    pub(super) fn drop_retired_tokens(&mut self) {
+        let holds = |s: &Session| {
+            s.retired && matches!(s.state, State::Valid { .. } | State::Backoff { .. })
+        };
+        let Credentials::Public { sessions, .. } = &self.credentials else {
+            return;
+        };
+        if !sessions.iter().any(holds) {
+            return; // the usual case: nothing to look for
+        }
+        let waiting: Vec<&Queued> = self.waiting_events().collect();
+        let done: Vec<bool> = sessions
+            .iter()
+            .map(|s| holds(s) && !waiting.iter().any(|e| s.key.matches(e.identity())))
+            .collect();
+        if let Credentials::Public { sessions, .. } = &mut self.credentials {
+            for (s, done) in sessions.iter_mut().zip(done) {
+                if done {
+                    s.state = State::Idle;
+                }
+            }
+        }
+    }
+
+    /// Every event not known to be delivered, oldest first near enough: what is in flight and
+    /// waiting for a retry is older than what is queued.
+    fn waiting_events(&self) -> impl Iterator<Item = &Queued> {
+        self.in_flight
+            .iter()
+            .flat_map(|(_, b, _)| b.events.iter())
+            .chain(
+                self.keepalive
+                    .iter()
+                    .flat_map(|(_, b, _, _)| b.events.iter()),
+            )
+            .chain(self.ready.iter().flat_map(|b| b.events.iter()))
+            .chain(self.queue.iter())
     }
 
     /// Drops the oldest queued events until `events` more events of `bytes` more bytes fit in
@@ -618,6 +674,21 @@ impl Pipeline {
                     _ => None,
                 }),
         }
+    }
+
+    /// The token held for the identity `uid`, if any.
+    #[cfg(test)]
+    pub fn token_for_uid(&self, uid: &str) -> Option<String> {
+        let Credentials::Public { sessions, .. } = &self.credentials else {
+            return None;
+        };
+        sessions
+            .iter()
+            .find(|s| s.key.uid == uid)
+            .and_then(|s| match &s.state {
+                State::Valid { token, .. } => Some(token.clone()),
+                _ => None,
+            })
     }
 
     /// The current identity's token and the milliseconds it has left (public keys).

@@ -158,21 +158,9 @@ impl Pipeline {
             self.stats.unsaved = 0;
             return String::new();
         }
-        // Oldest first, near enough: what is in flight and waiting for a retry is older than
-        // what is queued. (Order only decides which events a full snapshot leaves out.)
-        let all: Vec<&Queued> = self
-            .in_flight
-            .iter()
-            .flat_map(|(_, b, _)| b.events.iter())
-            .chain(
-                self.keepalive
-                    .iter()
-                    .flat_map(|(_, b, _, _)| b.events.iter()),
-            )
-            .chain(self.ready.iter().flat_map(|b| b.events.iter()))
-            .chain(self.queue.iter())
-            .collect();
+        // (Order only decides which events a full snapshot leaves out.)
         self.stats.unsaved = 0;
+        let all: Vec<&Queued> = self.waiting_events().collect();
         if all.is_empty() {
             return String::new();
         }
@@ -196,7 +184,6 @@ impl Pipeline {
                 held.insert(at, e.seq);
             }
         }
-        self.saved[0] = held;
         let mut out = String::with_capacity(size + 20);
         out.push_str("{\"v\":1,\"events\":[");
         for (i, e) in all[start..].iter().enumerate() {
@@ -208,6 +195,7 @@ impl Pipeline {
             crate::core::json::write_str(&mut out, &json);
         }
         out.push_str("]}");
+        self.saved[0] = held;
         self.stats.unsaved = unsaved;
         out
     }

@@ -578,3 +578,5 @@ fn numbers_are_read_without_float_parsing() {
         assert_eq!(n.approx_f64(), want, "{text}");
     }
 }
+
+mod visits;
