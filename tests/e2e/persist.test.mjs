@@ -1,55 +1,58 @@
 // Events tracked while the API answers 503, then the tab is closed; once the API is healthy,
-// reopening the page delivers the saved events, each exactly once.
+// reopening the page delivers the saved events, each exactly once. In every engine.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { servePages, launch, createPublicKey, eventsOf, until, sdkPage, dev } from "./harness.mjs";
+import { servePages, createPublicKey, eventsOf, until, sdkPage, dev } from "./harness.mjs";
+import { ENGINES, launch } from "./engines.mjs";
 
-test("a closed tab's unsent events arrive once when the page is opened again", async () => {
-  const uid = "e2e-persist-" + Math.random().toString(36).slice(2);
-  const pages = {};
-  const server = await servePages(pages);
-  const shop = `http://shop.test:${server.port}`;
-  const key = await createPublicKey([shop]);
-  pages["shop.test/shop.html"] = sdkPage(
-    key,
-    `if (params.get("track")) for (let i = 0; i < 7; i++) client.track({ eventType: "add_to_cart", properties: { i } });`,
-  );
-  await dev("POST", "/api/dev/faults/", { path_prefix: "/api/ingestion/track/", status: 503, count: null });
-  const browser = await launch(["shop.test"]);
-  try {
-    const context = await browser.newContext();
-    const first = await context.newPage();
-    await first.goto(`${shop}/shop.html?uid=${uid}&track=1`);
-    await first.waitForFunction(() => window.ready === true);
-    // Wait until the SDK has a token and has seen the 503, so the close happens mid-retry.
-    await first.waitForFunction(() => window.client.stats().lastError?.code === "delivery_retry", null, { timeout: 15000 });
-    // Closing the tab sends what is queued with keepalive (answered 503 while the fault lasts)
-    // and saves it; clear the fault only once that last request has been answered.
-    const ingests = async () => (await dev("GET", "/api/dev/stats/")).by_route["POST /api/ingestion/track/"] || 0;
-    const before = await ingests();
-    await first.close({ runBeforeUnload: true });
-    await until("the keepalive request of the closing tab", async () => (await ingests()) > before);
-    await dev("DELETE", "/api/dev/faults/");
-    assert.equal((await eventsOf(uid)).length, 0, "nothing stored while the API failed");
+for (const engine of ENGINES) {
+  test(`a closed tab's unsent events arrive once when the page is opened again (${engine})`, { timeout: 120000 }, async () => {
+    const uid = `e2e-persist-${engine}-` + Math.random().toString(36).slice(2);
+    const pages = {};
+    const server = await servePages(pages);
+    const shop = `http://shop.test:${server.port}`;
+    const key = await createPublicKey([shop]);
+    pages["shop.test/shop.html"] = sdkPage(
+      key,
+      `if (params.get("track")) for (let i = 0; i < 7; i++) client.track({ eventType: "add_to_cart", properties: { i } });`,
+    );
+    await dev("POST", "/api/dev/faults/", { path_prefix: "/api/ingestion/track/", status: 503, count: null });
+    let browser = null;
+    try {
+      browser = await launch(engine, { hosts: ["shop.test"] });
+      const first = await browser.newPage();
+      await first.goto(`${shop}/shop.html?uid=${uid}&track=1`);
+      await first.waitForFunction(() => window.ready === true);
+      // Wait until the SDK has a token and has seen the 503, so the close happens mid-retry.
+      await first.waitForFunction(() => window.client.stats().lastError?.code === "delivery_retry", null, { timeout: 15000 });
+      // Closing the tab sends what is queued with keepalive (answered 503 while the fault lasts)
+      // and saves it; clear the fault only once that last request has been answered.
+      const ingests = async () => (await dev("GET", "/api/dev/stats/")).by_route["POST /api/ingestion/track/"] || 0;
+      const before = await ingests();
+      await first.close();
+      await until("the keepalive request of the closing tab", async () => (await ingests()) > before);
+      await dev("DELETE", "/api/dev/faults/");
+      assert.equal((await eventsOf(uid)).length, 0, "nothing stored while the API failed");
 
-    const second = await context.newPage();
-    await second.goto(`${shop}/shop.html?uid=${uid}`);
-    await second.waitForFunction(() => window.client && window.client.stats().restored === 7, null, { timeout: 15000 });
-    await second.evaluate(() => window.client.flush());
-    const events = await until("seven events", async () => {
-      const e = await eventsOf(uid);
-      return e.length >= 7 && e;
-    });
-    await new Promise((r) => setTimeout(r, 500));
-    const again = await eventsOf(uid);
-    assert.equal(again.length, 7, "each stored once");
-    assert.equal(new Set(again.map((e) => e.message_id)).size, 7);
-    assert.deepEqual(again.map((e) => e.properties.i).sort(), [0, 1, 2, 3, 4, 5, 6]);
-    assert.equal(await second.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("segops.pending.")).length), 0);
-    assert.ok(events.every((e) => e.event_type === "add_to_cart"));
-  } finally {
-    await dev("DELETE", "/api/dev/faults/").catch(() => {});
-    await browser.close();
-    await server.close();
-  }
-});
+      const second = await browser.newPage();
+      await second.goto(`${shop}/shop.html?uid=${uid}`);
+      await second.waitForFunction(() => window.client && window.client.stats().restored === 7, null, { timeout: 15000 });
+      await second.evaluate(() => window.client.flush());
+      const events = await until("seven events", async () => {
+        const e = await eventsOf(uid);
+        return e.length >= 7 && e;
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      const again = await eventsOf(uid);
+      assert.equal(again.length, 7, "each stored once");
+      assert.equal(new Set(again.map((e) => e.message_id)).size, 7);
+      assert.deepEqual(again.map((e) => e.properties.i).sort(), [0, 1, 2, 3, 4, 5, 6]);
+      assert.equal(await second.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("segops.pending.")).length), 0);
+      assert.ok(events.every((e) => e.event_type === "add_to_cart"));
+    } finally {
+      await dev("DELETE", "/api/dev/faults/").catch(() => {});
+      await browser?.close();
+      await server.close();
+    }
+  });
+}

@@ -1,14 +1,16 @@
 // The fault-injection soak (`cargo xtask soak`; its short variant is the `soak` tier of
-// `cargo xtask test`). Drives the built package in Node (secret key), headless Chromium and
-// headless Firefox (public key, over WebDriver) against emulators that inject faults, then
+// `cargo xtask test`). Drives the built package in Node (secret key), headless Chromium,
+// headless Firefox and WebKit (WebKitGTK's MiniBrowser, on an X display) (public key, over
+// WebDriver) against emulators that inject faults, then
 // checks that every event was stored exactly once under the right identity, that the SDK's
 // stats(), the wire and the emulator agree, and runs the short scenarios (key revoked, emulator
 // down for 20 s, client clock off by an hour). See docs/reliability.md.
 //
 // Environment (xtask sets it): SEGOPS_EMULATOR_BIN, SEGOPS_PKG_WEB, SEGOPS_PKG_NODE,
-// SEGOPS_CHROMIUM + SEGOPS_CHROMEDRIVER, SEGOPS_FIREFOX + SEGOPS_GECKODRIVER, SOAK_DIR (work
-// folder: logs, databases, results.json, tables.md). Optional: SOAK_VARIANT=full|short
-// (default short), SOAK_EVENTS, SOAK_RUNTIMES=node,chromium,firefox, SOAK_SCENARIOS=
+// SEGOPS_CHROMIUM + SEGOPS_CHROMEDRIVER, SEGOPS_FIREFOX + SEGOPS_GECKODRIVER,
+// SEGOPS_MINIBROWSER + SEGOPS_WEBKIT_DRIVER + DISPLAY, SOAK_DIR (work folder: logs, databases,
+// results.json, tables.md). Optional: SOAK_VARIANT=full|short (default short), SOAK_EVENTS,
+// SOAK_RUNTIMES=node,chromium,firefox,webkit, SOAK_SCENARIOS=
 // soak,revoked,outage,skew,hidden-close, SOAK_SEED.
 import { createServer } from "node:http";
 import { spawn } from "node:child_process";
@@ -36,7 +38,7 @@ const N = Number(process.env.SOAK_EVENTS) || (FULL ? 10000 : 1000);
 const RATE = FULL ? 100 : 50; // events per second in the main soak
 const LOADS = FULL ? 8 : 4; // page loads per browser in the main soak (LOADS - 1 reloads)
 const SEED = Number(process.env.SOAK_SEED) || 20261124;
-const RUNTIMES = (process.env.SOAK_RUNTIMES || "node,chromium,firefox").split(",").filter(Boolean);
+const RUNTIMES = (process.env.SOAK_RUNTIMES || "node,chromium,firefox,webkit").split(",").filter(Boolean);
 const SCENARIOS = (process.env.SOAK_SCENARIOS || "soak,revoked,outage,skew,hidden-close").split(",").filter(Boolean);
 const DIR = env("SOAK_DIR");
 const TTL = 8; // session token lifetime, seconds
@@ -116,9 +118,20 @@ async function emulator(name, opts = {}) {
   return e.start();
 }
 
+// Each browser's driver and binary. WebKit is WebKitGTK's MiniBrowser, which has no headless
+// mode: it opens a window on DISPLAY (xtask's Xvfb when there is no display).
+const BROWSERS = {
+  chromium: () => [env("SEGOPS_CHROMEDRIVER"), env("SEGOPS_CHROMIUM")],
+  firefox: () => [env("SEGOPS_GECKODRIVER"), env("SEGOPS_FIREFOX")],
+  webkit: () => {
+    if (!process.env.DISPLAY) throw new Error("DISPLAY is not set: WebKit's MiniBrowser needs an X display (xtask starts an Xvfb when there is none)");
+    return [env("SEGOPS_WEBKIT_DRIVER"), env("SEGOPS_MINIBROWSER")];
+  },
+};
+
 function browser(kind) {
-  const [driver, binary] =
-    kind === "chromium" ? [env("SEGOPS_CHROMEDRIVER"), env("SEGOPS_CHROMIUM")] : [env("SEGOPS_GECKODRIVER"), env("SEGOPS_FIREFOX")];
+  if (!BROWSERS[kind]) throw new Error(`unknown runtime ${kind} (node, chromium, firefox, webkit)`);
+  const [driver, binary] = BROWSERS[kind]();
   return Session.start(kind, { driver, binary, log: openSync(join(DIR, `${kind}-driver.log`), "a") });
 }
 
@@ -146,7 +159,7 @@ async function soakBrowser(kind, pages, emu, key, run) {
   const records = [];
   let pendingAtReload = 0;
   let hiddenReloads = 0;
-  const rnd = C.rng(SEED ^ (kind === "chromium" ? 1 : 2));
+  const rnd = C.rng(SEED ^ (Object.keys(BROWSERS).indexOf(kind) + 1));
   try {
     const share = Math.ceil(N / LOADS);
     for (let load = 0; load < LOADS; load++) {

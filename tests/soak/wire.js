@@ -52,6 +52,9 @@
     if (rec.kind === "other" || !init) return rec;
     const headers = init.headers || {};
     const auth = headers.authorization || headers.Authorization || "";
+    // The body's size on the wire (keepalive bodies count against the browser's 64 KiB cap).
+    if (typeof init.body === "string") rec.bytes = typeof TextEncoder === "function" ? new TextEncoder().encode(init.body).length : init.body.length;
+    else if (init.body && typeof init.body.byteLength === "number") rec.bytes = init.body.byteLength;
     if (typeof init.body === "string") {
       readBody(rec, init.body, auth);
     } else if (init.body && headers["content-encoding"] === "gzip") {
