@@ -11,11 +11,11 @@ use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
-use std::sync::{Mutex, MutexGuard, OnceLock};
 
 const ORIGIN: &str = "https://bodies.test";
 
-/// One emulator for the whole file (proptest cases are many and cheap).
+/// One emulator per test: an emulator in a static would never be dropped, so never stopped, and
+/// would outlive the test process.
 struct Env {
     emu: Emulator,
     owner: String,
@@ -23,25 +23,16 @@ struct Env {
     pk: String,
 }
 
-/// The shared emulator, one test at a time (the tests count stored events by difference).
-fn env() -> (&'static Env, MutexGuard<'static, ()>) {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    (shared(), guard)
-}
-
-fn shared() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let emu = Emulator::start();
-        let owner = emu.owner();
-        let sk = emu.secret_key(&owner);
-        let pk = emu.public_key(&owner, &[ORIGIN], false)["key"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        Env { emu, owner, sk, pk }
-    })
+/// A fresh emulator with an owner, a secret key and a public key for [`ORIGIN`].
+fn env() -> Env {
+    let emu = Emulator::start();
+    let owner = emu.owner();
+    let sk = emu.secret_key(&owner);
+    let pk = emu.public_key(&owner, &[ORIGIN], false)["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Env { emu, owner, sk, pk }
 }
 
 fn config(cases: u32) -> Config {
@@ -111,7 +102,7 @@ fn change() -> impl Strategy<Value = Change> {
 
 #[test]
 fn events_with_wrong_types_are_answered_one_by_one() {
-    let (e, _one) = env();
+    let e = &env();
     let batch = proptest::collection::vec(proptest::collection::vec(change(), 0..3), 1..6);
     TestRunner::new(config(160))
         .run(&batch, |changes| {
@@ -235,7 +226,7 @@ fn apply(body: &mut Vec<u8>, m: &Mutation) {
 
 #[test]
 fn mutated_bodies_get_a_documented_answer_and_store_nothing_when_refused() {
-    let (e, _one) = env();
+    let e = &env();
     let strategy = (proptest::collection::vec(mutation(), 1..4), 1usize..4);
     TestRunner::new(config(256))
         .run(&strategy, |(mutations, n)| {
@@ -302,7 +293,7 @@ fn batch_with_raw_event_type(raw: &[u8]) -> Vec<u8> {
 
 #[test]
 fn invalid_utf8_or_a_lone_surrogate_refuses_the_whole_batch() {
-    let (e, _one) = env();
+    let e = &env();
     let refused: &[&[u8]] = &[
         b"\xff",
         b"ab\x80cd",         // a lone continuation byte
@@ -370,7 +361,7 @@ fn nested_event(depth: usize) -> (String, Vec<u8>) {
 
 #[test]
 fn nesting_up_to_the_parser_limit_is_stored_and_read_back_deeper_is_invalid_json() {
-    let (e, _one) = env();
+    let e = &env();
     let mut deepest_ok = None;
     for depth in (100..=140).chain([1_000, 100_000]) {
         let (id, body) = nested_event(depth);
@@ -415,7 +406,7 @@ fn nesting_up_to_the_parser_limit_is_stored_and_read_back_deeper_is_invalid_json
 
 #[test]
 fn session_bodies_of_any_shape_are_answered_as_documented() {
-    let (e, _one) = env();
+    let e = &env();
     let key = prop_oneof![
         Just("user_id".to_string()),
         Just("anonymous_id".to_string()),
@@ -466,7 +457,7 @@ const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 #[test]
 fn any_change_to_a_session_token_is_refused() {
-    let (e, _one) = env();
+    let e = &env();
     let token = e
         .emu
         .mint(&e.pk, Some(ORIGIN), &json!({"user_id": "alice"}))
