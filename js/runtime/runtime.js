@@ -108,7 +108,7 @@ export class Runtime {
         },
         (k, v) => {
           if (k === CONSENT_KEY && v !== this.c.consent()) this.applyConsent(v);
-          else if (k === VISIT_KEY) this.c.visit(0, v, 0);
+          else if (k === VISIT_KEY) this.c.visit(0 /* take up another tab's visit */, v, 0);
         },
       );
       // autoPageViews: a page view now, and on each route change.
@@ -212,12 +212,12 @@ export class Runtime {
   }
 
   sessionId() {
-    return this.c.visit(2, page() || "{}", Date.now()) || null;
+    return this.c.visit(2 /* the visit's id */, page() || "{}", Date.now()) || null;
   }
 
   // Logout (see Client::reset in src/core/client/mod.rs); consent stays.
   reset() {
-    this.c.visit(1, "", Date.now());
+    this.c.visit(1 /* reset() */, "", Date.now());
     if (this.c.consent() === "granted") set(ANON_KEY, this.c.anonymousId());
     this.schedule();
   }

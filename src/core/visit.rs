@@ -258,10 +258,7 @@ impl Visits {
         rng: &mut u64,
     ) -> &Visit {
         let arrival = arriving.then(|| arrival(page, custom));
-        let expired = self
-            .current
-            .as_ref()
-            .is_none_or(|v| now - v.last > self.timeout || now - v.start >= MAX_VISIT_MS);
+        let expired = self.current(now).is_none();
         let elsewhere = match (&arrival, &self.current) {
             (Some(a), Some(v)) if a.external => a
                 .marks
@@ -284,6 +281,12 @@ impl Visits {
             v.last = now;
         }
         v
+    }
+
+    /// Whether [`Visits::at`] would read its `page` at `now`: when the page load's arrival is
+    /// looked at, or a visit starts. Otherwise the caller can skip reading the page.
+    pub fn needs_page(&self, now: f64, arriving: bool) -> bool {
+        arriving || self.current(now).is_none()
     }
 
     /// The current visit, if there is one and it has not ended by `now`.

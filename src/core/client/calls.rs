@@ -285,7 +285,15 @@ impl Client {
         }
         let time = rec.time.unwrap_or(now);
         let timestamp = ts.unwrap_or_else(|| format_iso8601(time));
-        let fields = page_fields(page.as_deref());
+        // The page's fields are read only when used: by trackPageView, or when the visit looks
+        // at the page (an arrival, or a visit starting). Most events need neither.
+        let fields = if call == "trackPageView"
+            || (self.browser && self.visits.needs_page(time, arriving))
+        {
+            page_fields(page.as_deref())
+        } else {
+            Vec::new()
+        };
         let part = |k: &str| part(&fields, k);
         // In a browser: the page, and the visit with its landing facts.
         let context = rec.page.map(|p| {
